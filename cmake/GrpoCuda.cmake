@@ -1,0 +1,27 @@
+# Decides whether the CUDA kernels are compiled: GRPO_WITH_CUDA = AUTO (when a
+# CUDA compiler is found), ON (required) or OFF. Sets GRPO_CUDA_KERNELS.
+set(GRPO_CUDA_KERNELS OFF)
+if(NOT GRPO_WITH_CUDA MATCHES "^(AUTO|ON|OFF)$")
+  message(FATAL_ERROR "GRPO_WITH_CUDA must be AUTO, ON or OFF, got '${GRPO_WITH_CUDA}'")
+endif()
+if(NOT GRPO_WITH_CUDA STREQUAL "OFF")
+  if(NOT CMAKE_CUDA_COMPILER AND NOT DEFINED ENV{CUDACXX} AND EXISTS /usr/local/cuda/bin/nvcc)
+    set(CMAKE_CUDA_COMPILER /usr/local/cuda/bin/nvcc)
+  endif()
+  include(CheckLanguage)
+  check_language(CUDA)
+  if(CMAKE_CUDA_COMPILER)
+    if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
+      # Ampere and Hopper; set CMAKE_CUDA_ARCHITECTURES to build for others.
+      set(CMAKE_CUDA_ARCHITECTURES 80 90)
+    endif()
+    enable_language(CUDA)
+    set(CMAKE_CUDA_STANDARD 17)
+    set(CMAKE_CUDA_STANDARD_REQUIRED ON)
+    find_package(CUDAToolkit REQUIRED)
+    set(GRPO_CUDA_KERNELS ON)
+  elseif(GRPO_WITH_CUDA STREQUAL "ON")
+    message(FATAL_ERROR "GRPO_WITH_CUDA=ON but no CUDA compiler (nvcc) was found; "
+                        "set CMAKE_CUDA_COMPILER or use GRPO_WITH_CUDA=AUTO")
+  endif()
+endif()

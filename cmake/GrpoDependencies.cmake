@@ -1,0 +1,14 @@
+# The library's dependencies (also found again by grpoConfig.cmake for users).
+# Sets GRPO_TORCH_HAS_CUDA when LibTorch was built with CUDA.
+find_package(Torch REQUIRED)
+if(Torch_VERSION AND Torch_VERSION VERSION_LESS 1.13)
+  message(FATAL_ERROR "grpo needs LibTorch >= 1.13, found ${Torch_VERSION}")
+endif()
+find_package(Eigen3 3.3 REQUIRED NO_MODULE)
+find_package(nlohmann_json 3.9 REQUIRED)
+find_package(spdlog REQUIRED)
+
+set(GRPO_TORCH_HAS_CUDA OFF)
+if(TORCH_CUDA_LIBRARIES OR TARGET torch_cuda)
+  set(GRPO_TORCH_HAS_CUDA ON)
+endif()
