@@ -1,0 +1,20 @@
+# Installs the grpo build tree into a fresh prefix, then configures, builds and
+# runs tests/consumer against it, as a user's project would.
+# -D GRPO_BUILD_DIR, CONSUMER_SOURCE_DIR, WORK_DIR, CMAKE_GENERATOR, PREFIX_PATH ("|"-separated)
+function(run_step what)
+  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
+  if(NOT rc EQUAL 0)
+    message(FATAL_ERROR "${what} failed (${rc}):\n${out}")
+  endif()
+  message(STATUS "${what}: ok")
+  set(last_output "${out}" PARENT_SCOPE)
+endfunction()
+
+string(REPLACE "|" ";" PREFIX_PATH "${PREFIX_PATH}")
+file(REMOVE_RECURSE ${WORK_DIR})
+run_step("install" ${CMAKE_COMMAND} --install ${GRPO_BUILD_DIR} --prefix ${WORK_DIR}/prefix)
+run_step("configure" ${CMAKE_COMMAND} -S ${CONSUMER_SOURCE_DIR} -B ${WORK_DIR}/build -G ${CMAKE_GENERATOR}
+         -DCMAKE_BUILD_TYPE=Release "-DCMAKE_PREFIX_PATH=${WORK_DIR}/prefix;${PREFIX_PATH}")
+run_step("build" ${CMAKE_COMMAND} --build ${WORK_DIR}/build)
+run_step("run" ${WORK_DIR}/build/consumer)
+message(STATUS "${last_output}")
