@@ -7,6 +7,12 @@ endif()
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(nlohmann_json 3.9 REQUIRED)
 find_package(spdlog REQUIRED)
+# OpenMP makes at::parallel_for in the library's CPU loops use threads (its
+# OpenMP backend is inline in the ATen headers) and enables `omp simd`.
+find_package(OpenMP COMPONENTS CXX)
+if(NOT OpenMP_CXX_FOUND)
+  message(WARNING "OpenMP not found: the CPU ops of grpo will run on one thread")
+endif()
 
 set(GRPO_TORCH_HAS_CUDA OFF)
 if(TORCH_CUDA_LIBRARIES OR TARGET torch_cuda)

@@ -1,6 +1,6 @@
 // CUDA kernels of the fused GRPO loss. Forward: one launch; a block per row
-// (grid-stride over rows) runs grpo_row from grpo_loss_math.cuh with its threads
-// as lanes, blocks leave their sums in a workspace, and the last block to finish
+// (grid-stride over rows) runs the per-token math of grpo_loss_math.cuh with
+// its threads striding over the tokens, blocks leave their sums in a workspace, and the last block to finish
 // adds them in block order (deterministic) and writes loss, stats and scale.
 // Backward: one elementwise launch scaling the saved gradient.
 #include <cuda_bf16.h>
@@ -17,41 +17,77 @@ constexpr int64_t kMaxBlocks = 2048;
 
 int64_t forward_blocks(const GrpoLossParams& p) { return p.N < kMaxBlocks ? p.N : kMaxBlocks; }
 
+template <typename A, int K>
+struct Sums {
+  A v[K];
+};
+
 // The sum of every thread's `s`, returned to every thread of the block.
-template <typename A>
-__device__ RowSums<A> block_sum(RowSums<A> s) {
-  __shared__ A warp_sums[kNumRowSums][kWarps];
-  __shared__ A total[kNumRowSums];
+template <typename A, int K>
+__device__ Sums<A, K> block_sum(const Sums<A, K>& s) {
+  __shared__ A warp_sums[K][kWarps];
+  __shared__ A total[K];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
 #pragma unroll
-  for (int k = 0; k < kNumRowSums; ++k) {
+  for (int k = 0; k < K; ++k) {
     A v = s.v[k];
     for (int offset = 16; offset > 0; offset /= 2) v += __shfl_down_sync(0xffffffffu, v, offset);
     if (lane == 0) warp_sums[k][warp] = v;
   }
   __syncthreads();
-  if (threadIdx.x < kNumRowSums) {
+  if (threadIdx.x < K) {
     A v = 0;
     for (int w = 0; w < kWarps; ++w) v += warp_sums[threadIdx.x][w];
     total[threadIdx.x] = v;
   }
   __syncthreads();
-  RowSums<A> out;
+  Sums<A, K> out;
 #pragma unroll
-  for (int k = 0; k < kNumRowSums; ++k) out.v[k] = total[k];
+  for (int k = 0; k < K; ++k) out.v[k] = total[k];
   // NB: the shared buffers are reused by the next call; nobody may still be reading them.
   __syncthreads();
   return out;
+}
+
+// Row i with the block's threads striding over its tokens; returns the row's
+// sums to every thread and writes its gradient when p.grad is set.
+template <typename A>
+__device__ Sums<A, kNumRowSums> loss_row(const GrpoLossParams& p, const TokenConstants<A>& c, int64_t i) {
+  Sums<A, 2> pre = {};  // tokens, Σ (logp - old_logp) over them
+  for (int64_t t = threadIdx.x; t < p.T; t += blockDim.x) {
+    if (load<A>(p.mask, i, t) != A(1)) continue;
+    pre.v[0] += A(1);
+    if (p.sequence_level && p.has_old) pre.v[1] += load<A>(p.logp, i, t) - load<A>(p.old_logp, i, t);
+  }
+  pre = block_sum(pre);
+  const A seq_log_ratio = sequence_log_ratio(pre.v[1], pre.v[0]);
+  const A weight = row_weight(pre.v[0], p.aggregation);
+  const A adv = load<A>(p.advantages, i);
+  A* grad = static_cast<A*>(p.grad);
+
+  Sums<A, kNumRowSums> acc = {};
+  for (int64_t t = threadIdx.x; t < p.T; t += blockDim.x) {
+    const A logp = load<A>(p.logp, i, t);
+    // Absent inputs read as logp: a ratio of 1, and a KL term that beta = 0 drops.
+    const TokenInputs<A> in = token_inputs(load<A>(p.mask, i, t), logp, p.has_old ? load<A>(p.old_logp, i, t) : logp,
+                                           p.beta != 0.0 ? load<A>(p.ref_logp, i, t) : logp);
+    const A log_ratio = p.sequence_level ? seq_log_ratio : in.logp - in.old_logp;
+    const TokenTerms<A> k = grpo_token(log_ratio, adv, in.logp, in.ref_logp, c);
+    add_token_sums(acc.v, token_sums(in, k, weight));
+    if (grad) grad[i * p.T + t] = in.on * weight * k.dlogp;
+  }
+  if (threadIdx.x == 0 && !is_finite(adv)) acc.v[kInvalid] += A(1);
+  return block_sum(acc);
 }
 
 template <typename A>
 __global__ void __launch_bounds__(kThreads)
     grpo_loss_forward_kernel(GrpoLossParams p, A* loss, A* grad_scale, A* stats, double* partials,
                              unsigned int* blocks_done) {
+  const TokenConstants<A> c(p);
   double block_total[kNumRowSums] = {};  // meaningful in thread 0
   for (int64_t i = blockIdx.x; i < p.N; i += gridDim.x) {
-    const RowSums<A> lanes = grpo_row<A>(p, i, threadIdx.x, blockDim.x, [](const RowSums<A>& s) { return block_sum(s); });
-    const RowSums<A> row = block_sum(lanes);
+    const Sums<A, kNumRowSums> row = loss_row<A>(p, c, i);
     for (int k = 0; k < kNumRowSums; ++k) block_total[k] += static_cast<double>(row.v[k]);
   }
 

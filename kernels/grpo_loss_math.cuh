@@ -62,67 +62,79 @@ struct GrpoLossParams {
 };
 
 // ---------------------------------------------------------------- per token
+// Written with selects on single comparisons and arithmetic on 0/1 values
+// (no short-circuit logic, no bool-valued selects), so the CPU loop vectorizes.
+
+// The options a token needs, in the accumulation type.
+template <typename A>
+struct TokenConstants {
+  A clip_low, clip_high;  // 1 - ε_low, 1 + ε_high
+  A delta;                // the dual-clip cap on ρ, or a value ρ never exceeds
+  A beta;                 // KL weight
+  A kl_on;                // 1 when beta != 0, else 0
+  A log_ratio_bound, kl_bound;
+
+  GRPO_HD explicit TokenConstants(const GrpoLossParams& p)
+      : clip_low(A(1) - A(p.epsilon_low)),
+        clip_high(A(1) + A(p.epsilon_high)),
+        delta(p.has_delta ? A(p.delta) : A(3.0e38f)),  // NB: ρ ≤ e^log_ratio_bound, far below
+        beta(A(p.beta)),
+        kl_on(p.beta != 0.0 ? A(1) : A(0)),
+        log_ratio_bound(A(p.log_ratio_clamp)),
+        kl_bound(A(p.kl_clamp)) {}
+};
 
 template <typename A>
 GRPO_HD A clamp_abs(A x, A bound) {
   return x < -bound ? -bound : (x > bound ? bound : x);
 }
-// Whether the gradient passes through clamp_abs (bounds included, as torch.clamp).
+// `value` where the gradient passes through clamp_abs(x, bound) (bounds
+// included, as torch.clamp), else 0.
 template <typename A>
-GRPO_HD bool within_abs(A x, A bound) {
-  return x >= -bound && x <= bound;
+GRPO_HD A pass_within_abs(A x, A bound, A value) {
+  return clamp_abs(x, bound) == x ? value : A(0);  // NB: one comparison, which vectorizes better than two
 }
-
-struct ClipRange {
-  double epsilon_low, epsilon_high;
-  bool has_delta;
-  double delta;
-};
 
 // The two branches of the clipped surrogate at ratio ρ and advantage A.
 template <typename A>
 struct SurrogateBranches {
-  A unclipped, clipped;        // min(ρ, δ)·A and clip(ρ, 1 - ε_low, 1 + ε_high)·A
-  A d_unclipped, d_clipped;    // their derivatives w.r.t. ρ
+  A unclipped, clipped;      // min(ρ, δ)·A and clip(ρ, 1 - ε_low, 1 + ε_high)·A
+  A d_unclipped, d_clipped;  // their derivatives w.r.t. ρ
 };
 template <typename A>
-GRPO_HD SurrogateBranches<A> surrogate_branches(A ratio, A adv, const ClipRange& c) {
-  const A lo = A(1) - A(c.epsilon_low), hi = A(1) + A(c.epsilon_high);
-  const bool capped = c.has_delta && ratio > A(c.delta);
-  const bool clipped = ratio < lo || ratio > hi;
+GRPO_HD SurrogateBranches<A> surrogate_branches(A ratio, A adv, const TokenConstants<A>& c) {
   SurrogateBranches<A> b;
-  b.unclipped = (capped ? A(c.delta) : ratio) * adv;
-  b.clipped = (ratio < lo ? lo : (ratio > hi ? hi : ratio)) * adv;
-  b.d_unclipped = capped ? A(0) : adv;
-  b.d_clipped = clipped ? A(0) : adv;
+  const A capped = ratio > c.delta ? c.delta : ratio;
+  const A bounded = ratio < c.clip_low ? c.clip_low : (ratio > c.clip_high ? c.clip_high : ratio);
+  b.unclipped = capped * adv;
+  b.clipped = bounded * adv;
+  b.d_unclipped = capped == ratio ? adv : A(0);
+  b.d_clipped = bounded == ratio ? adv : A(0);
   return b;
 }
 
 // min(min(ρ, δ)·A, clip(ρ, 1 - ε_low, 1 + ε_high)·A): the clipped surrogate objective.
 template <typename A>
-GRPO_HD A clipped_surrogate(A ratio, A adv, const ClipRange& c) {
-  const SurrogateBranches<A> b = surrogate_branches(ratio, adv, c);
+GRPO_HD A clipped_surrogate(const SurrogateBranches<A>& b) {
   return b.unclipped < b.clipped ? b.unclipped : b.clipped;
 }
 // d clipped_surrogate / dρ.
 template <typename A>
-GRPO_HD A clipped_surrogate_dratio(A ratio, A adv, const ClipRange& c) {
-  const SurrogateBranches<A> b = surrogate_branches(ratio, adv, c);
-  if (b.unclipped < b.clipped) return b.d_unclipped;
-  if (b.clipped < b.unclipped) return b.d_clipped;
+GRPO_HD A clipped_surrogate_dratio(const SurrogateBranches<A>& b) {
   // NB: at a tie each branch gets half the gradient, as autograd's minimum does.
-  return (b.d_unclipped + b.d_clipped) / A(2);
+  return b.unclipped < b.clipped ? b.d_unclipped
+                                 : (b.clipped < b.unclipped ? b.d_clipped : (b.d_unclipped + b.d_clipped) / A(2));
 }
 
-// k3 estimator of KL(π || π_ref) at one token, x = ref_logp - logp: e^x - x - 1 ≥ 0.
+// k3 estimator of KL(π ‖ π_ref) at one token, x = ref_logp - logp, ex = e^x: e^x - x - 1 ≥ 0.
 template <typename A>
-GRPO_HD A k3_kl(A x) {
-  return exp_(x) - x - A(1);
+GRPO_HD A k3_kl(A x, A ex) {
+  return ex - x - A(1);
 }
 // d k3_kl / dlogp (x depends on logp with slope -1).
 template <typename A>
-GRPO_HD A k3_kl_dlogp(A x) {
-  return A(1) - exp_(x);
+GRPO_HD A k3_kl_dlogp(A ex) {
+  return A(1) - ex;
 }
 
 template <typename A>
@@ -131,98 +143,99 @@ struct TokenTerms {
   A dlogp;  // dℓ / dlogp
   A kl;
   A ratio;
-  bool clipped_low, clipped_high;
+  A clipped_low, clipped_high;  // 1 or 0
 };
 
 // One token. `log_ratio` is logp - old_logp (token level) or the sequence's
 // mean of it (GSPO); for GSPO the per-token gradient below is exact because the
-// row's tokens share one row weight: Σ_t w·dρ_seq/dlogp_u = w·ρ_seq.
+// row's tokens share one row weight: Σ_t w·dρ_seq/dlogp_u = w·ρ_seq. When
+// beta = 0, callers pass ref_logp = logp.
 template <typename A>
-GRPO_HD TokenTerms<A> grpo_token(A log_ratio, A adv, A logp, A ref_logp, const GrpoLossParams& p) {
-  const ClipRange c{p.epsilon_low, p.epsilon_high, p.has_delta, p.delta};
-  const A bound = A(p.log_ratio_clamp);
-  const A ratio = exp_(clamp_abs(log_ratio, bound));
+GRPO_HD TokenTerms<A> grpo_token(A log_ratio, A adv, A logp, A ref_logp, const TokenConstants<A>& c) {
+  const A ratio = exp_(clamp_abs(log_ratio, c.log_ratio_bound));
+  const SurrogateBranches<A> b = surrogate_branches(ratio, adv, c);
   TokenTerms<A> out;
   out.ratio = ratio;
-  out.loss = -clipped_surrogate(ratio, adv, c);
+  out.loss = -clipped_surrogate(b);
   // dρ/dlogp = ρ, zero where the safety clamp is active.
-  out.dlogp = within_abs(log_ratio, bound) ? -clipped_surrogate_dratio(ratio, adv, c) * ratio : A(0);
-  out.clipped_low = ratio < A(1) - A(p.epsilon_low) && adv < A(0);
-  out.clipped_high = ratio > A(1) + A(p.epsilon_high) && adv > A(0);
-  out.kl = A(0);
-  if (p.beta != 0.0) {
-    const A x_raw = ref_logp - logp;
-    const A x = clamp_abs(x_raw, bound);
-    const A kl_raw = k3_kl(x);
-    const A kl_bound = A(p.kl_clamp);
-    out.kl = clamp_abs(kl_raw, kl_bound);
-    out.loss += A(p.beta) * out.kl;
-    const bool passes = within_abs(x_raw, bound) && within_abs(kl_raw, kl_bound);
-    out.dlogp += passes ? A(p.beta) * k3_kl_dlogp(x) : A(0);
-  }
+  out.dlogp = pass_within_abs(log_ratio, c.log_ratio_bound, -clipped_surrogate_dratio(b) * ratio);
+  out.clipped_low = ratio < c.clip_low ? (adv < A(0) ? A(1) : A(0)) : A(0);
+  out.clipped_high = ratio > c.clip_high ? (adv > A(0) ? A(1) : A(0)) : A(0);
+  const A x_raw = ref_logp - logp;
+  const A x = clamp_abs(x_raw, c.log_ratio_bound);
+  const A ex = exp_(x);
+  const A kl_raw = k3_kl(x, ex);
+  out.kl = c.kl_on * clamp_abs(kl_raw, c.kl_bound);
+  out.loss += c.beta * out.kl;
+  out.dlogp += pass_within_abs(x_raw, c.log_ratio_bound, pass_within_abs(kl_raw, c.kl_bound, c.beta * k3_kl_dlogp(ex)));
   return out;
+}
+
+// The values one token contributes, from what was loaded at it: positions off
+// the mask read as 0 (whatever they hold, NaN included) and count nothing.
+template <typename A>
+struct TokenInputs {
+  A on;  // 1 at a completion token, else 0
+  A logp, old_logp, ref_logp;
+  A invalid;  // 1 for a mask value that is not 0/1 or a non-finite log-prob on the mask
+};
+template <typename A>
+GRPO_HD TokenInputs<A> token_inputs(A mask, A logp, A old_logp, A ref_logp) {
+  TokenInputs<A> in;
+  in.on = mask == A(1) ? A(1) : A(0);
+  in.logp = mask == A(1) ? logp : A(0);
+  in.old_logp = mask == A(1) ? old_logp : A(0);
+  in.ref_logp = mask == A(1) ? ref_logp : A(0);
+  // NB: x - x is 0 for finite x and NaN for NaN and ±inf; m·(m - 1) is 0 only for m = 0 or 1.
+  const A not_finite = (logp - logp) + (old_logp - old_logp) + (ref_logp - ref_logp) != A(0) ? A(1) : A(0);
+  const A bad_mask = mask * (mask - A(1)) != A(0) ? A(1) : A(0);
+  in.invalid = bad_mask + in.on * not_finite;
+  return in;
+}
+
+// What one token adds to its row's sums (see RowSum).
+template <typename A>
+struct TokenSums {
+  A weighted_loss, kl, clip_low, clip_high, clip_region, ratio, tokens, invalid;
+};
+template <typename A>
+GRPO_HD TokenSums<A> token_sums(const TokenInputs<A>& in, const TokenTerms<A>& k, A weight) {
+  return {in.on * weight * k.loss,
+          in.on * k.kl,
+          in.on * k.clipped_low,
+          in.on * k.clipped_high,
+          in.on * (k.clipped_low + k.clipped_high),  // the two exclude each other
+          in.on * k.ratio,
+          in.on,
+          in.invalid};
+}
+
+// Adds a token's sums to an array of kNumRowSums, in RowSum order.
+template <typename A>
+GRPO_HD void add_token_sums(A* sums, const TokenSums<A>& d) {
+  sums[kWeightedLoss] += d.weighted_loss;
+  sums[kKlSum] += d.kl;
+  sums[kClipLow] += d.clip_low;
+  sums[kClipHigh] += d.clip_high;
+  sums[kClipRegion] += d.clip_region;
+  sums[kRatioSum] += d.ratio;
+  sums[kTokenCount] += d.tokens;
+  sums[kInvalid] += d.invalid;
 }
 
 // ---------------------------------------------------------------- per row
 
+// The weight of each of a row's token losses before the batch denominator:
+// 1 / tokens for GRPO (the sequence mean), else 1.
 template <typename A>
-struct RowSums {
-  A v[kNumRowSums];
-  GRPO_HD RowSums() {
-    for (int k = 0; k < kNumRowSums; ++k) v[k] = A(0);
-  }
-  GRPO_HD RowSums& operator+=(const RowSums& o) {
-    for (int k = 0; k < kNumRowSums; ++k) v[k] += o.v[k];
-    return *this;
-  }
-};
+GRPO_HD A row_weight(A tokens, LossAggregation aggregation) {
+  return aggregation == LossAggregation::GRPO ? A(1) / (tokens > A(1) ? tokens : A(1)) : A(1);
+}
 
-// Row i, shared by the CPU loop (lane 0 of 1) and the CUDA kernel (a block's
-// threads as lanes). `reduce(RowSums)` returns the sum over all lanes to every
-// lane. Writes the row's gradient when p.grad is set; returns the row's sums.
-template <typename A, typename Reduce>
-GRPO_HD RowSums<A> grpo_row(const GrpoLossParams& p, int64_t i, int64_t lane, int64_t lanes, Reduce&& reduce) {
-  // Pass 1: the row's token count, and the sequence log-ratio for GSPO.
-  RowSums<A> pre;
-  for (int64_t t = lane; t < p.T; t += lanes) {
-    const A m = load<A>(p.mask, i, t);
-    if (m == A(0)) continue;
-    pre.v[kTokenCount] += A(1);
-    if (p.sequence_level && p.has_old) pre.v[kRatioSum] += load<A>(p.logp, i, t) - load<A>(p.old_logp, i, t);
-  }
-  pre = reduce(pre);
-  const A count = pre.v[kTokenCount];
-  const A seq_log_ratio = count > A(0) ? pre.v[kRatioSum] / count : A(0);
-  const A row_weight = p.aggregation == LossAggregation::GRPO ? A(1) / (count > A(1) ? count : A(1)) : A(1);
-
-  const A adv = load<A>(p.advantages, i);
-  A* grad = static_cast<A*>(p.grad);
-  RowSums<A> sums;
-  if (lane == 0 && !is_finite(adv)) sums.v[kInvalid] += A(1);
-  // Pass 2: every token's loss and gradient.
-  for (int64_t t = lane; t < p.T; t += lanes) {
-    const A m = load<A>(p.mask, i, t);
-    if (m != A(0) && m != A(1)) sums.v[kInvalid] += A(1);
-    if (m != A(1)) {
-      if (grad) grad[i * p.T + t] = A(0);
-      continue;
-    }
-    const A logp = load<A>(p.logp, i, t);
-    const A old = p.has_old ? load<A>(p.old_logp, i, t) : logp;
-    const A ref = p.beta != 0.0 ? load<A>(p.ref_logp, i, t) : A(0);
-    if (!is_finite(logp) || !is_finite(old) || !is_finite(ref)) sums.v[kInvalid] += A(1);
-    const A log_ratio = p.sequence_level ? seq_log_ratio : logp - old;
-    const TokenTerms<A> k = grpo_token(log_ratio, adv, logp, ref, p);
-    sums.v[kWeightedLoss] += row_weight * k.loss;
-    sums.v[kKlSum] += k.kl;
-    sums.v[kClipLow] += k.clipped_low ? A(1) : A(0);
-    sums.v[kClipHigh] += k.clipped_high ? A(1) : A(0);
-    sums.v[kClipRegion] += (k.clipped_low || k.clipped_high) ? A(1) : A(0);
-    sums.v[kRatioSum] += k.ratio;
-    sums.v[kTokenCount] += A(1);
-    if (grad) grad[i * p.T + t] = row_weight * k.dlogp;
-  }
-  return sums;
+// The sequence-level log-ratio (GSPO): the mean of logp - old_logp over the row's tokens.
+template <typename A>
+GRPO_HD A sequence_log_ratio(A sum, A tokens) {
+  return tokens > A(0) ? sum / tokens : A(0);
 }
 
 // ---------------------------------------------------------------- whole batch

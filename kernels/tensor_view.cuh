@@ -85,12 +85,38 @@ GRPO_HD T load(const View2D& v, int64_t i, int64_t j) {
   return load_as<T>(v.data, i * v.stride0 + j * v.stride1, v.dtype);
 }
 
-// exp / finiteness without relying on overload resolution that differs between nvcc and g++.
-GRPO_HD float exp_(float x) { return expf(x); }
+GRPO_HD float int_bits_to_float(int32_t bits) {
+#if defined(__CUDA_ARCH__)
+  return __int_as_float(bits);
+#else
+  float f;
+  memcpy(&f, &bits, sizeof f);
+  return f;
+#endif
+}
+
+// e^x in float32 within about 2 ulp (Cephes' expf polynomial), branch-free so
+// that the CPU loop vectorizes; the CUDA kernel uses the same code so the two
+// devices compute the same numbers.
+GRPO_HD float exp_(float x) {
+  // NB: beyond these bounds e^x over- or underflows float32; callers clamp far inside them.
+  x = x < -87.0f ? -87.0f : (x > 88.0f ? 88.0f : x);
+  // n = round(x / ln 2) by the 1.5·2^23 trick (no floor call, so it vectorizes on SSE2).
+  const float n = (x * 1.44269504088896341f + 12582912.0f) - 12582912.0f;
+  const float r = (x - n * 0.693359375f) + n * 2.12194440e-4f;  // x - n·ln 2 in two parts
+  float q = 1.9875691500e-4f;
+  q = q * r + 1.3981999507e-3f;
+  q = q * r + 8.3334519073e-3f;
+  q = q * r + 4.1665795894e-2f;
+  q = q * r + 1.6666665459e-1f;
+  q = q * r + 5.0000001201e-1f;
+  const float er = q * r * r + r + 1.0f;
+  return er * int_bits_to_float((static_cast<int32_t>(n) + 127) << 23);
+}
 GRPO_HD double exp_(double x) { return exp(x); }
 template <typename T>
 GRPO_HD bool is_finite(T x) {
-  return x == x && x - x == T(0);  // NB: false for NaN and for ±inf (inf - inf is NaN)
+  return x - x == T(0);  // NB: NaN for NaN and ±inf (inf - inf is NaN), 0 otherwise
 }
 
 }  // namespace grpo::kernels

@@ -1,10 +1,10 @@
-// grpo_loss: argument checks and output handling shared with CUDA, the CPU
-// forward loop and backward, the autograd function, and the public C++ entry
-// point (via the dispatcher). Shapes: N sequences, T completion tokens.
+// grpo_loss: argument checks and output handling shared by the CPU
+// (grpo_loss_cpu.cpp) and CUDA (grpo_loss_cuda.cpp) paths, the autograd
+// function, and the public C++ entry point (via the dispatcher).
+// Shapes: N sequences, T completion tokens.
 #include "ops/grpo_loss.h"
 
 #include <ATen/ATen.h>
-#include <ATen/Parallel.h>
 #include <ATen/core/dispatch/Dispatcher.h>
 #include <torch/csrc/autograd/custom_function.h>
 #include <torch/library.h>
@@ -40,14 +40,14 @@ kernels::LossAggregation aggregation_of(LossType type) {
   return kernels::LossAggregation::GRPO;
 }
 
-// Fills the loss, its statistics and the gradient scale from the batch's sums, on the host.
+}  // namespace
+
 void write_totals(const double* sums, PreparedLoss& out) {
   const kernels::LossTotals t = kernels::finalize_loss(sums, out.params);
   out.loss.fill_(t.loss);
   out.grad_scale.fill_(t.grad_scale);
   out.stats.copy_(at::tensor(std::vector<double>(t.stats, t.stats + kernels::kNumStats), at::kDouble));
 }
-}  // namespace
 
 PreparedLoss prepare_grpo_loss(const LossArgs& a, bool compute_grad) {
   const at::Tensor& logp = a.logp;
@@ -182,43 +182,6 @@ ForwardResult finish_grpo_loss(const LossArgs& a, const PreparedLoss& p) {
 
 namespace {
 
-// ---------------------------------------------------------------- CPU
-
-template <typename A>
-void grpo_loss_forward_cpu_impl(PreparedLoss& out) {
-  const kernels::GrpoLossParams& p = out.params;
-  // Per-row sums first, then added in row order: the result does not depend on the thread count.
-  std::vector<kernels::RowSums<A>> rows(p.N);
-  const int64_t grain = std::max<int64_t>(1, 16384 / std::max<int64_t>(p.T, 1));
-  at::parallel_for(0, p.N, grain, [&](int64_t begin, int64_t end) {
-    for (int64_t i = begin; i < end; ++i) {
-      rows[i] = kernels::grpo_row<A>(p, i, 0, 1, [](const kernels::RowSums<A>& s) { return s; });
-    }
-  });
-  double sums[kernels::kNumRowSums] = {};
-  for (const auto& row : rows) {
-    for (int k = 0; k < kernels::kNumRowSums; ++k) sums[k] += static_cast<double>(row.v[k]);
-  }
-  write_totals(sums, out);
-}
-
-ForwardResult grpo_loss_forward_cpu(const LossArgs& a, bool compute_grad) {
-  PreparedLoss p = prepare_grpo_loss(a, compute_grad);
-  if (!p.empty) {
-    if (p.loss.scalar_type() == at::kDouble) {
-      grpo_loss_forward_cpu_impl<double>(p);
-    } else {
-      grpo_loss_forward_cpu_impl<float>(p);
-    }
-  }
-  return finish_grpo_loss(a, p);
-}
-
-at::Tensor grpo_loss_backward_cpu(const at::Tensor& grad_loss, const at::Tensor& grad_logp,
-                                  const at::Tensor& grad_scale, at::ScalarType dtype) {
-  return (grad_logp * (grad_loss.to(grad_logp.scalar_type()) * grad_scale)).to(dtype);
-}
-
 // ---------------------------------------------------------------- autograd
 
 using ForwardOp = ForwardResult(const at::Tensor&, const c10::optional<at::Tensor>&, const c10::optional<at::Tensor>&,
@@ -280,11 +243,6 @@ std::tuple<at::Tensor, at::Tensor> grpo_loss_composite(
 }
 
 }  // namespace
-
-TORCH_LIBRARY_IMPL(grpo, CPU, m) {
-  m.impl("_grpo_loss_forward", &grpo_loss_forward_kernel<&grpo_loss_forward_cpu>);
-  m.impl("_grpo_loss_backward", &grpo_loss_backward_cpu);
-}
 
 TORCH_LIBRARY_IMPL(grpo, CompositeImplicitAutograd, m) { m.impl("grpo_loss", &grpo_loss_composite); }
 

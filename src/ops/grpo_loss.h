@@ -44,6 +44,10 @@ struct PreparedLoss {
 // Validates (raising c10::Error that names the bad argument) and allocates.
 PreparedLoss prepare_grpo_loss(const LossArgs& a, bool compute_grad);
 
+// Fills the loss, its statistics and the gradient scale from the batch's sums
+// (kNumRowSums, accumulated in a fixed order), on the host.
+void write_totals(const double* sums, PreparedLoss& out);
+
 // After the kernel wrote loss, stats and grad_scale: raises on invalid values when asked to, and
 // splits the output into (loss, stats, grad_logp, grad_scale).
 using ForwardResult = std::tuple<at::Tensor, at::Tensor, at::Tensor, at::Tensor>;
