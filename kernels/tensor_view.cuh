@@ -32,6 +32,21 @@ struct View2D {
   DType dtype = DType::Float32;
 };
 
+// Bytes of one element.
+GRPO_HD int64_t element_size(DType dtype) {
+  switch (dtype) {
+    case DType::Float64:
+    case DType::Int64: return 8;
+    case DType::Float32:
+    case DType::Int32: return 4;
+    case DType::Float16:
+    case DType::BFloat16: return 2;
+    case DType::Bool:
+    case DType::UInt8: return 1;
+  }
+  return 1;
+}
+
 GRPO_HD float bits_to_float(uint32_t bits) {
   float f;
   memcpy(&f, &bits, sizeof f);

@@ -28,13 +28,36 @@ using kernels::kNumRowSums;
 template <typename A>
 constexpr kernels::DType dtype_tag = std::is_same_v<A, double> ? kernels::DType::Float64 : kernels::DType::Float32;
 
+// out[t] = convert(row[t · stride]) for t < T: one loop per element type, so
+// that the conversion vectorizes.
+template <typename A, typename E, typename Convert>
+void convert_row(const void* row, int64_t stride, int64_t T, A* out, Convert convert) {
+  const E* in = static_cast<const E*>(row);
+  for (int64_t t = 0; t < T; ++t) out[t] = static_cast<A>(convert(in[t * stride]));
+}
+
 // Row i of a (N, T) view as T contiguous values of type A: the tensor's own
 // memory when it already is that, else converted into `buffer`.
 template <typename A>
 const A* row_of(const kernels::View2D& v, int64_t i, int64_t T, std::vector<A>& buffer) {
   if (v.dtype == dtype_tag<A> && (v.stride1 == 1 || T == 1)) return static_cast<const A*>(v.data) + i * v.stride0;
   buffer.resize(T);
-  for (int64_t t = 0; t < T; ++t) buffer[t] = kernels::load<A>(v, i, t);
+  const void* row = static_cast<const char*>(v.data) + i * v.stride0 * kernels::element_size(v.dtype);
+  auto same = [](auto x) { return x; };
+  switch (v.dtype) {
+    case kernels::DType::Float32: convert_row<A, float>(row, v.stride1, T, buffer.data(), same); break;
+    case kernels::DType::Float64: convert_row<A, double>(row, v.stride1, T, buffer.data(), same); break;
+    case kernels::DType::BFloat16:
+      convert_row<A, uint16_t>(row, v.stride1, T, buffer.data(), kernels::bfloat16_to_float);
+      break;
+    case kernels::DType::Float16:
+      convert_row<A, uint16_t>(row, v.stride1, T, buffer.data(), kernels::half_to_float);
+      break;
+    case kernels::DType::Bool:
+    case kernels::DType::UInt8: convert_row<A, uint8_t>(row, v.stride1, T, buffer.data(), same); break;
+    case kernels::DType::Int32: convert_row<A, int32_t>(row, v.stride1, T, buffer.data(), same); break;
+    case kernels::DType::Int64: convert_row<A, int64_t>(row, v.stride1, T, buffer.data(), same); break;
+  }
   return buffer.data();
 }
 
