@@ -1,10 +1,13 @@
-// Policy, sampling filters, token log-probs and the reference model, on a
-// small user-defined CausalLM without a KV cache (generation recomputes).
+// Policy, sampling filters, token log-probs, the reference model and the group
+// sampler, on a small user-defined CausalLM without a KV cache (generation
+// recomputes).
 // Shapes: N rows, Lp prompt and T completion positions, V vocabulary.
 #include <grpo/error.h>
 #include <grpo/model.h>
 #include <grpo/policy.h>
 #include <grpo/reference.h>
+#include <grpo/sampler.h>
+#include <grpo/tokenizer.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -268,4 +271,81 @@ TEST(Reference, SyncMixesWeightsExactly) {
   EXPECT_THROW(ref.sync_from(policy, 1.5), grpo::Error);
   grpo::ReferenceModel other(std::make_shared<MeanLM>(12, 8, 64));
   EXPECT_THROW(other.sync_from(policy, 0.5), grpo::Error);
+}
+
+// ---------------------------------------------------------------- GroupSampler
+
+namespace {
+std::shared_ptr<grpo::CharTokenizer> digits_tokenizer() {
+  return std::make_shared<grpo::CharTokenizer>(grpo::CharTokenizer::from_texts({"0123456789+="}));
+}
+}  // namespace
+
+TEST(GroupSampler, BatchLayoutMasksAndTexts) {
+  auto tokenizer = digits_tokenizer();
+  torch::manual_seed(0);
+  grpo::Policy policy(std::make_shared<MeanLM>(tokenizer->vocab_size(), 16, 64));
+  grpo::GroupSamplerConfig config;
+  config.group_size = 3;
+  config.generation.max_new_tokens = 10;
+  grpo::GroupSampler sampler(policy, tokenizer, config);
+  const std::vector<grpo::PromptRecord> prompts = {{"1+2=", {{"answer", "3"}}}, {"40+2=", {{"answer", "42"}}}};
+  const grpo::RolloutBatch batch = sampler.sample(prompts, 5);
+  ASSERT_EQ(batch.size(), 6);
+  EXPECT_EQ(batch.completion_ids.size(0), 6);
+  EXPECT_TRUE(torch::equal(batch.group_index, torch::tensor({0, 0, 0, 1, 1, 1}, torch::kLong)));
+  EXPECT_EQ(batch.prompts[1].fields["answer"], "42");
+  // Rows of one prompt share its left-padded prompt.
+  EXPECT_TRUE(torch::equal(batch.prompt_ids[3], batch.prompt_ids[5]));
+  EXPECT_EQ(batch.prompt_mask[0].sum().item<int64_t>(), 4);
+  EXPECT_EQ(batch.prompt_mask[3].sum().item<int64_t>(), 5);
+  const int64_t eos = tokenizer->eos_id();
+  for (int64_t i = 0; i < 6; ++i) {
+    const int64_t kept = batch.completion_mask[i].sum().item<int64_t>();
+    EXPECT_EQ(kept, batch.completion_lengths[i]);
+    std::vector<int64_t> ids;
+    for (int64_t t = 0; t < kept; ++t) {
+      const int64_t id = batch.completion_ids[i][t].item<int64_t>();
+      if (id != eos) ids.push_back(id);
+    }
+    EXPECT_EQ(batch.completion_texts[i], tokenizer->decode(ids)) << "row " << i;
+    EXPECT_EQ(batch.truncated[i].item<bool>(), kept == 10 && batch.completion_ids[i][9].item<int64_t>() != eos);
+  }
+  // The same seed again gives the same batch; the seed sequence moves on.
+  EXPECT_TRUE(torch::equal(sampler.sample(prompts, 5).completion_ids, batch.completion_ids));
+  EXPECT_FALSE(torch::equal(sampler.sample(prompts).completion_ids, sampler.sample(prompts).completion_ids));
+}
+
+TEST(GroupSampler, MaskTruncatedCompletions) {
+  auto tokenizer = digits_tokenizer();
+  torch::manual_seed(1);
+  grpo::Policy policy(std::make_shared<MeanLM>(tokenizer->vocab_size(), 16, 64));
+  grpo::GroupSamplerConfig config;
+  config.group_size = 8;
+  config.generation.max_new_tokens = 3;  // short: most completions are truncated
+  config.mask_truncated_completions = true;
+  grpo::GroupSampler sampler(policy, tokenizer, config);
+  const grpo::RolloutBatch batch = sampler.sample({{"12+3=", {}}}, 0);
+  int64_t truncated = 0;
+  for (int64_t i = 0; i < batch.size(); ++i) {
+    if (batch.truncated[i].item<bool>()) {
+      ++truncated;
+      EXPECT_EQ(batch.completion_mask[i].sum().item<int64_t>(), 0);
+      EXPECT_FALSE(batch.completion_texts[i].empty()) << "the text stays for the rewards";
+    }
+  }
+  EXPECT_GT(truncated, 0);
+}
+
+TEST(GroupSampler, BadInputsRaise) {
+  auto tokenizer = digits_tokenizer();
+  grpo::Policy policy(std::make_shared<MeanLM>(tokenizer->vocab_size(), 16, 64));
+  grpo::GroupSamplerConfig config;
+  config.group_size = 0;
+  EXPECT_THROW(grpo::GroupSampler(policy, tokenizer, config), grpo::Error);
+  config.group_size = 2;
+  grpo::GroupSampler sampler(policy, tokenizer, config);
+  EXPECT_THROW(sampler.sample({}), grpo::Error);
+  EXPECT_THROW(sampler.sample({{"", {}}}), grpo::Error);
+  EXPECT_THROW(sampler.sample({{"1+x=", {}}}), grpo::Error);  // 'x' is not in the vocabulary
 }

@@ -1,0 +1,75 @@
+// GroupSampler: tokenizes prompts, asks the policy for G completions each, and
+// decodes the kept tokens. Shapes: P prompts, N = P·G rows, T completion positions.
+#include "grpo/sampler.h"
+
+#include <torch/torch.h>
+
+#include <algorithm>
+
+#include "grpo/error.h"
+
+namespace grpo {
+
+GroupSampler::GroupSampler(Policy& policy, std::shared_ptr<const Tokenizer> tokenizer, GroupSamplerConfig config)
+    : policy_(policy), tokenizer_(std::move(tokenizer)), config_(std::move(config)) {
+  if (!tokenizer_) throw Error("GroupSampler: the tokenizer is null");
+  if (config_.group_size < 1) {
+    throw Error("GroupSampler: group_size (G) must be >= 1, got " + std::to_string(config_.group_size));
+  }
+  if (config_.generation.eos_ids.empty()) config_.generation.eos_ids = {tokenizer_->eos_id()};
+  config_.generation.pad_id = tokenizer_->pad_id();
+  config_.generation.validate();
+}
+
+RolloutBatch GroupSampler::sample(const std::vector<PromptRecord>& prompts) {
+  return sample(prompts, config_.generation.seed + calls_++);
+}
+
+RolloutBatch GroupSampler::sample(const std::vector<PromptRecord>& prompts, uint64_t seed) {
+  if (prompts.empty()) throw Error("GroupSampler::sample: no prompts");
+  std::vector<std::vector<int64_t>> ids;
+  ids.reserve(prompts.size());
+  for (size_t p = 0; p < prompts.size(); ++p) {
+    if (prompts[p].prompt.empty()) throw Error("GroupSampler::sample: prompt " + std::to_string(p) + " is empty");
+    ids.push_back(tokenizer_->encode(prompts[p].prompt));
+  }
+  GenerationConfig generation = config_.generation;
+  generation.seed = seed;
+  Generation g = policy_.generate(ids, generation, config_.group_size);
+
+  RolloutBatch batch;
+  batch.num_prompts = static_cast<int64_t>(prompts.size());
+  batch.group_size = config_.group_size;
+  const int64_t N = batch.size();
+  batch.prompt_ids = g.prompt_ids;
+  batch.prompt_mask = g.prompt_mask;
+  batch.completion_ids = g.completion_ids;
+  batch.completion_mask = g.completion_mask;
+  batch.truncated = g.truncated;
+  batch.group_index = torch::arange(batch.num_prompts, torch::kLong).repeat_interleave(config_.group_size);
+  batch.prompts = prompts;
+
+  const torch::Tensor ids_cpu = g.completion_ids.cpu(), kept_cpu = g.completion_mask.cpu();
+  const auto kept_ids = ids_cpu.accessor<int64_t, 2>();
+  const auto kept = kept_cpu.accessor<int64_t, 2>();
+  const auto& eos = generation.eos_ids;
+  batch.completion_texts.reserve(N);
+  batch.completion_lengths.reserve(N);
+  for (int64_t i = 0; i < N; ++i) {
+    std::vector<int64_t> tokens;
+    int64_t length = 0;
+    for (int64_t t = 0; t < ids_cpu.size(1) && kept[i][t] == 1; ++t) {
+      ++length;
+      if (std::find(eos.begin(), eos.end(), kept_ids[i][t]) == eos.end()) tokens.push_back(kept_ids[i][t]);
+    }
+    batch.completion_texts.push_back(tokenizer_->decode(tokens));
+    batch.completion_lengths.push_back(length);
+  }
+  // NB: after decoding, so rewards still see a truncated completion's text; only the loss ignores it.
+  if (config_.mask_truncated_completions) {
+    batch.completion_mask = g.completion_mask * torch::logical_not(g.truncated).to(torch::kLong).unsqueeze(1);
+  }
+  return batch;
+}
+
+}  // namespace grpo
