@@ -1,0 +1,148 @@
+// The built-in decoder-only transformer (Llama / Qwen2 family): RMSNorm, rotary
+// embeddings, grouped-query attention, SwiGLU MLP, and its own KV cache.
+// Shapes: B batch rows, T new positions, S cached positions, L = S + T, H hidden
+// size, V vocabulary, KV key/value heads, D head dimension.
+#pragma once
+
+#include <torch/nn/module.h>
+#include <torch/types.h>
+
+#include <cstdint>
+#include <iosfwd>
+#include <memory>
+#include <nlohmann/json_fwd.hpp>
+#include <utility>
+#include <vector>
+
+#include "grpo/model.h"
+
+namespace grpo {
+
+// Hyper-parameters, one-to-one with a Hugging Face Llama / Qwen2 config.json
+// (the JSON key is named where it differs from the field). The defaults are
+// Llama 2 7B's, as in Hugging Face's LlamaConfig except rms_norm_eps (1e-6 there).
+struct TransformerConfig {
+  int64_t vocab_size = 32000;              // V
+  int64_t hidden_size = 4096;              // H
+  int64_t intermediate_size = 11008;       // width of the SwiGLU MLP
+  int64_t num_layers = 32;                 // JSON num_hidden_layers
+  int64_t num_heads = 32;                  // query heads; JSON num_attention_heads
+  int64_t num_kv_heads = 0;                // key/value heads (KV); 0 = num_heads; JSON num_key_value_heads
+  int64_t head_dim = 0;                    // D; 0 = hidden_size / num_heads
+  double rope_theta = 10000.0;             // base of the rotary frequencies
+  double rms_norm_eps = 1e-5;              // added to the mean square in every RMSNorm
+  int64_t max_position_embeddings = 2048;  // longest sequence accepted (cached + new positions)
+  bool tie_word_embeddings = false;        // true = the output projection is the token embedding
+  bool attention_bias = false;             // bias on q/k/v projections (Qwen2); o_proj never has one
+
+  // num_kv_heads and head_dim with 0 resolved.
+  int64_t kv_heads() const;
+  int64_t dim_per_head() const;
+
+  // Raises grpo::Error naming the first bad field (and its JSON key), what was
+  // expected and the value that came.
+  void validate() const;
+
+  // The Hugging Face keys above with the resolved num_key_value_heads and head_dim.
+  nlohmann::json to_json() const;
+  // A missing key keeps the field's default (num_key_value_heads and head_dim
+  // may also be null). strict = true rejects keys this config does not know;
+  // false ignores them, for a full Hugging Face config.json (architectures,
+  // torch_dtype, token ids, ...). Either way hidden_act must be "silu",
+  // rope_scaling null and mlp_bias false when present, since this model
+  // implements nothing else. Wrong types and bad values (validate()) raise
+  // grpo::Error naming the key.
+  static TransformerConfig from_json(const nlohmann::json& j, bool strict = true);
+};
+
+// Keys and values of every layer, preallocated to max_length positions so
+// decoding appends in place. Meant for inference: what is cached is detached
+// (no gradient flows into earlier steps through the cache).
+class TransformerKVCache : public KVCache {
+ public:
+  // Zero length; tensors (B, KV, max_length, D) of `options` (the model's dtype and device).
+  TransformerKVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_t max_length, int64_t head_dim,
+                     const torch::TensorOptions& options);
+
+  int64_t length() const override { return length_; }
+  int64_t batch_size() const override { return batch_; }
+  int64_t max_length() const { return max_length_; }
+  int64_t num_layers() const { return static_cast<int64_t>(keys_.size()); }
+  // index (B') integer, values in [0, B), on any device; rows may repeat.
+  void select_rows(const torch::Tensor& index) override;
+  // Forgets every position (length 0); the storage is kept.
+  void clear() { length_ = 0; }
+
+  // The whole buffers of `layer`, (B, KV, max_length, D); positions from length() on are garbage.
+  const torch::Tensor& keys(int64_t layer) const { return keys_.at(static_cast<size_t>(layer)); }
+  const torch::Tensor& values(int64_t layer) const { return values_.at(static_cast<size_t>(layer)); }
+
+  // The model's side of a forward of T new positions. write() puts k, v
+  // (B, KV, T, D) of `layer` at positions [length, length + T) and returns the
+  // keys and values of positions [0, length + T), (B, KV, L, D); length()
+  // moves on only with advance(T), once every layer has written. Raises
+  // grpo::Error when the T positions do not fit in max_length.
+  std::pair<torch::Tensor, torch::Tensor> write(int64_t layer, const torch::Tensor& k, const torch::Tensor& v);
+  void advance(int64_t T);
+
+ private:
+  std::vector<torch::Tensor> keys_;    // per layer (B, KV, max_length, D)
+  std::vector<torch::Tensor> values_;  // per layer (B, KV, max_length, D)
+  int64_t batch_ = 0;
+  int64_t max_length_ = 0;
+  int64_t length_ = 0;
+};
+
+namespace detail {
+struct TransformerBody;
+struct Projection;
+}  // namespace detail
+
+// named_parameters() are the Hugging Face Llama names, so a Hugging Face
+// checkpoint's tensors map one-to-one: model.embed_tokens.weight,
+// model.layers.{i}.self_attn.{q,k,v,o}_proj.weight (+ {q,k,v}_proj.bias with
+// attention_bias), model.layers.{i}.mlp.{gate,up,down}_proj.weight,
+// model.layers.{i}.{input,post_attention}_layernorm.weight, model.norm.weight,
+// lm_head.weight (absent with tie_word_embeddings). The model has no buffers.
+class TransformerLM : public torch::nn::Module, public CausalLM {
+ public:
+  // Validates `config`; weights normal(0, 0.02) from LibTorch's global
+  // generator (torch::manual_seed makes them reproducible), norms 1, biases 0;
+  // float32 on the CPU (move with to()).
+  explicit TransformerLM(const TransformerConfig& config);
+
+  // ids (B, T) int64 in [0, V); attention_mask (B, S + T) any dtype, nonzero =
+  // real token; positions (B, T) int64 in [0, max_position_embeddings); cache
+  // from make_cache() or null. Returns (B, T, H) in the model's dtype. The
+  // values of ids and positions are checked (one device-to-host read). Rows
+  // of a pad query are finite and meaningless. With a cache, the new keys and
+  // values are appended (its length grows by T); an error leaves it unchanged.
+  torch::Tensor hidden_states(const torch::Tensor& ids, const torch::Tensor& attention_mask,
+                              const torch::Tensor& positions, KVCache* cache) override;
+  // (V, H): lm_head.weight, or model.embed_tokens.weight when tied.
+  torch::Tensor output_weight() override;
+  // A TransformerKVCache of the model's current dtype and device.
+  std::unique_ptr<KVCache> make_cache(int64_t batch, int64_t max_length) override;
+
+  int64_t vocab_size() const override { return config_.vocab_size; }
+  int64_t max_positions() const override { return config_.max_position_embeddings; }
+  // Same config, a copy of every parameter (dtype, device, requires_grad kept)
+  // and the training flag; does not draw from the global generator.
+  std::shared_ptr<CausalLM> clone() const override;
+  // torch::nn::Module's clone: the same deep copy, then moved to `device` when given.
+  // NB: no default argument here, so clone() above is never ambiguous.
+  std::shared_ptr<torch::nn::Module> clone(const c10::optional<torch::Device>& device) const override;
+  void pretty_print(std::ostream& os) const override;
+
+  const TransformerConfig& config() const { return config_; }
+
+ private:
+  struct Uninitialized {};
+  TransformerLM(const TransformerConfig& config, Uninitialized);
+
+  TransformerConfig config_;
+  std::shared_ptr<detail::TransformerBody> model_;  // "model"
+  std::shared_ptr<detail::Projection> lm_head_;     // "lm_head"; null when tied
+};
+
+}  // namespace grpo
