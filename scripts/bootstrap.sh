@@ -6,6 +6,7 @@ set -euo pipefail
 packages=(
   build-essential cmake ninja-build git pkg-config
   libtorch-dev            # LibTorch 1.13 (CPU)
+  libopenblas0-pthread    # LibTorch's BLAS: without it Debian falls back to the slow reference BLAS
   python3-torch           # lets the tests load libgrpo.so from Python
   libeigen3-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libgtest-dev libgmock-dev libcli11-dev libbenchmark-dev
