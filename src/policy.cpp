@@ -155,20 +155,17 @@ Generation Policy::generate(const std::vector<std::vector<int64_t>>& prompts, co
   }
 
   // The mask keeps every token up to and including the first EOS.
-  torch::Tensor completion_mask = torch::ones({N, T}, long_options);
-  if (eos.numel() > 0) {
-    const torch::Tensor is_eos = torch::isin(completion, eos).to(torch::kLong);
-    const torch::Tensor eos_before = is_eos.cumsum(1) - is_eos;  // EOS tokens strictly before t
-    completion_mask = (eos_before == 0).to(torch::kLong);
-  }
+  const torch::Tensor is_eos = eos.numel() > 0 ? torch::isin(completion, eos).to(torch::kLong)
+                                               : torch::zeros({N, T}, long_options);
+  const torch::Tensor eos_before = is_eos.cumsum(1) - is_eos;  // EOS tokens strictly before t
+  torch::Tensor completion_mask = (eos_before == 0).to(torch::kLong);
   if (produced < T) completion_mask.narrow(1, produced, T - produced).zero_();
   Generation out;
   out.prompt_ids = row_prompt_ids;
   out.prompt_mask = prompt_mask.index_select(0, rows);
   out.completion_ids = completion;
   out.completion_mask = completion_mask;
-  out.truncated = eos.numel() > 0 ? torch::logical_not(torch::isin(completion, eos).any(1))
-                                  : torch::ones({N}, torch::TensorOptions().dtype(torch::kBool).device(device));
+  out.truncated = is_eos.sum(1) == 0;
   return out;
 }
 

@@ -349,3 +349,45 @@ TEST(GroupSampler, BadInputsRaise) {
   EXPECT_THROW(sampler.sample({{"", {}}}), grpo::Error);
   EXPECT_THROW(sampler.sample({{"1+x=", {}}}), grpo::Error);  // 'x' is not in the vocabulary
 }
+
+TEST(Model, PositionsFromALeftPaddedMask) {
+  const torch::Tensor mask = torch::tensor({{0, 0, 1, 1, 1}, {1, 1, 1, 1, 1}}, torch::kLong);
+  EXPECT_TRUE(torch::equal(grpo::positions_from_mask(mask, 5), torch::tensor({{0, 0, 0, 1, 2}, {0, 1, 2, 3, 4}})));
+  EXPECT_TRUE(torch::equal(grpo::positions_from_mask(mask, 2), torch::tensor({{1, 2}, {3, 4}})));
+  EXPECT_THROW(grpo::positions_from_mask(mask, 6), grpo::Error);
+  EXPECT_THROW(grpo::positions_from_mask(torch::ones({5}), 1), grpo::Error);
+}
+
+namespace {
+// A CausalLM that is not a torch::nn::Module and does not say which module owns its parameters.
+struct NotAModule : grpo::CausalLM {
+  torch::Tensor hidden_states(const torch::Tensor& ids, const torch::Tensor&, const torch::Tensor&,
+                              grpo::KVCache*) override {
+    return torch::zeros({ids.size(0), ids.size(1), 2});
+  }
+  torch::Tensor output_weight() override { return torch::zeros({3, 2}); }
+  int64_t vocab_size() const override { return 3; }
+  int64_t max_positions() const override { return 8; }
+  std::shared_ptr<grpo::CausalLM> clone() const override { return std::make_shared<NotAModule>(); }
+};
+}  // namespace
+
+TEST(Model, ModuleOfANonModuleModelIsAClearError) {
+  NotAModule model;
+  try {
+    model.module();
+    ADD_FAILURE() << "no error";
+  } catch (const grpo::Error& e) {
+    EXPECT_NE(std::string(e.what()).find("override module()"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(model.make_cache(1, 4), nullptr);
+}
+
+TEST(Policy, NoEosRunsToTheLengthAndIsTruncated) {
+  grpo::Policy policy(make_model(4));
+  auto config = sampling(5);
+  config.eos_ids.clear();
+  const auto g = policy.generate(kPrompts, config, 2);
+  EXPECT_EQ(g.completion_mask.sum().item<int64_t>(), g.completion_mask.numel());
+  EXPECT_TRUE(g.truncated.all().item<bool>());
+}
