@@ -7,6 +7,9 @@ endif()
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(nlohmann_json 3.9 REQUIRED)
 find_package(spdlog REQUIRED)
+# PCRE2 (linked privately) runs the "regex" reward with match and depth limits.
+find_package(PkgConfig REQUIRED)
+pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
 # OpenMP makes at::parallel_for in the library's CPU loops use threads (its
 # OpenMP backend is inline in the ATen headers) and enables `omp simd`.
 find_package(OpenMP COMPONENTS CXX)

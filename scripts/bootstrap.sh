@@ -9,6 +9,7 @@ packages=(
   libopenblas0-pthread    # LibTorch's BLAS: without it Debian falls back to the slow reference BLAS
   python3-torch           # lets the tests load libgrpo.so from Python
   libeigen3-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
+  libpcre2-dev            # the "regex" reward
   libgtest-dev libgmock-dev libcli11-dev libbenchmark-dev
 )
 

@@ -1,0 +1,437 @@
+// The built-in rewards: accuracy, format, length, soft_overlong, regex. Every
+// scan is a single pass or a bounded find over the bytes (no recursion over the
+// input, no std::regex), so 1 MB completions and invalid UTF-8 are safe.
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <pcre2.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdlib>
+#include <memory>
+#include <optional>
+#include <string>
+#include <string_view>
+#include <vector>
+
+#include "grpo/error.h"
+#include "grpo/reward.h"
+
+namespace grpo {
+namespace {
+
+using nlohmann::json;
+
+// ---------------------------------------------------------------- options
+
+// Raises grpo::Error naming the first key of `options` not in `known`.
+void check_keys(const std::string& reward, const json& options, const std::vector<std::string>& known) {
+  if (!options.is_object()) throw Error(reward + ": the options must be a JSON object, got " + options.dump());
+  for (const auto& kv : options.items()) {
+    if (std::find(known.begin(), known.end(), kv.key()) == known.end()) {
+      std::string list;
+      for (const auto& k : known) list += (list.empty() ? "" : ", ") + k;
+      throw Error(reward + ": unknown option \"" + kv.key() + "\" (known: " + (list.empty() ? "none" : list) + ")");
+    }
+  }
+}
+
+template <class T>
+T option(const std::string& reward, const json& options, const std::string& key, T fallback) {
+  auto it = options.find(key);
+  if (it == options.end()) return fallback;
+  try {
+    return it->get<T>();
+  } catch (const json::exception&) {
+    throw Error(reward + ": option \"" + key + "\" has the wrong type: " + it->dump());
+  }
+}
+
+template <class T>
+T required(const std::string& reward, const json& options, const std::string& key) {
+  if (!options.contains(key)) throw Error(reward + ": option \"" + key + "\" is required");
+  return option<T>(reward, options, key, T{});
+}
+
+// ---------------------------------------------------------------- text helpers
+
+bool is_space(char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
+bool is_digit(char c) { return c >= '0' && c <= '9'; }
+
+std::string_view trim(std::string_view s) {
+  while (!s.empty() && is_space(s.front())) s.remove_prefix(1);
+  while (!s.empty() && is_space(s.back())) s.remove_suffix(1);
+  return s;
+}
+
+// Trim, ASCII lowercase, whitespace runs → one space. Other bytes pass unchanged.
+std::string normalize(std::string_view s) {
+  s = trim(s);
+  std::string out;
+  out.reserve(s.size());
+  bool space = false;
+  for (char c : s) {
+    if (is_space(c)) {
+      space = true;
+      continue;
+    }
+    if (space) out.push_back(' ');
+    space = false;
+    out.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c);
+  }
+  return out;
+}
+
+// "1,234", "-3.5", ".5", "$12", "50%", "1/2", "42." → a number; anything else → nullopt.
+std::optional<double> parse_number(std::string_view s) {
+  s = trim(s);
+  if (!s.empty() && s.front() == '$') s.remove_prefix(1);
+  if (!s.empty() && (s.back() == '.' || s.back() == '%')) s.remove_suffix(1);
+  std::string clean;
+  for (char c : s) {
+    if (c != ',') clean.push_back(c);
+  }
+  if (clean.empty() || clean.size() > 64) return std::nullopt;
+  size_t i = 0;
+  if (clean[i] == '+' || clean[i] == '-') ++i;
+  const size_t int_begin = i;
+  while (i < clean.size() && is_digit(clean[i])) ++i;
+  const size_t int_digits = i - int_begin;
+  if (i < clean.size() && clean[i] == '/') {  // a fraction of integers
+    const size_t den_begin = ++i;
+    while (i < clean.size() && is_digit(clean[i])) ++i;
+    if (int_digits == 0 || i == den_begin || i != clean.size()) return std::nullopt;
+    const double num = std::strtod(clean.substr(0, den_begin - 1).c_str(), nullptr);
+    const double den = std::strtod(clean.substr(den_begin).c_str(), nullptr);
+    if (den == 0.0) return std::nullopt;
+    return num / den;
+  }
+  size_t frac_digits = 0;
+  if (i < clean.size() && clean[i] == '.') {
+    ++i;
+    const size_t frac_begin = i;
+    while (i < clean.size() && is_digit(clean[i])) ++i;
+    frac_digits = i - frac_begin;
+  }
+  if (int_digits + frac_digits == 0 || i != clean.size()) return std::nullopt;
+  return std::strtod(clean.c_str(), nullptr);
+}
+
+// The inside of the \boxed{...} that opens last among those whose braces close.
+// One pass with an explicit stack of open braces.
+std::optional<std::string_view> last_boxed(std::string_view s) {
+  static constexpr std::string_view kBoxed = "\\boxed{";
+  std::vector<std::pair<size_t, bool>> open;  // position of '{', opened by \boxed
+  std::optional<std::pair<size_t, size_t>> best;
+  for (size_t i = 0; i < s.size(); ++i) {
+    if (s[i] == '{') {
+      const bool boxed = i + 1 >= kBoxed.size() && s.substr(i + 1 - kBoxed.size(), kBoxed.size()) == kBoxed;
+      open.emplace_back(i, boxed);
+    } else if (s[i] == '}' && !open.empty()) {
+      const auto [start, boxed] = open.back();
+      open.pop_back();
+      if (boxed && (!best || start > best->first)) best = std::make_pair(start, i);
+    }
+  }
+  if (!best) return std::nullopt;
+  return s.substr(best->first + 1, best->second - best->first - 1);
+}
+
+// The last number token: [-]digits with commas, optional .digits or /digits.
+std::optional<std::string_view> last_number(std::string_view s) {
+  std::optional<std::string_view> last;
+  size_t i = 0;
+  while (i < s.size()) {
+    if (!is_digit(s[i])) {
+      ++i;
+      continue;
+    }
+    size_t begin = i;
+    if (begin > 0 && s[begin - 1] == '-') --begin;
+    while (i < s.size() && (is_digit(s[i]) || (s[i] == ',' && i + 1 < s.size() && is_digit(s[i + 1])))) ++i;
+    if (i + 1 < s.size() && (s[i] == '.' || s[i] == '/') && is_digit(s[i + 1])) {
+      ++i;
+      while (i < s.size() && is_digit(s[i])) ++i;
+    }
+    last = s.substr(begin, i - begin);
+  }
+  return last;
+}
+
+// The inside of the last <answer>...</answer>.
+std::optional<std::string_view> answer_block(std::string_view s) {
+  const size_t close = s.rfind("</answer>");
+  if (close == std::string_view::npos) return std::nullopt;
+  const size_t open = s.rfind("<answer>", close);
+  if (open == std::string_view::npos) return std::nullopt;
+  return s.substr(open + 8, close - open - 8);
+}
+
+// ---------------------------------------------------------------- accuracy
+
+// 1 when the completion's answer matches the record's: <answer>…</answer> (its
+// \boxed{} if any), else the last \boxed{…}, else the last number.
+class AccuracyReward : public Reward {
+ public:
+  explicit AccuracyReward(const json& o) {
+    check_keys("accuracy", o, {"tolerance", "match", "answer_field"});
+    tolerance_ = option<double>("accuracy", o, "tolerance", 1e-6);
+    match_ = option<std::string>("accuracy", o, "match", "normalized");
+    field_ = option<std::string>("accuracy", o, "answer_field", "answer");
+    if (!(tolerance_ >= 0.0)) throw Error("accuracy: option \"tolerance\" must be >= 0");
+    if (match_ != "normalized" && match_ != "exact") {
+      throw Error("accuracy: option \"match\" must be \"normalized\" or \"exact\", got \"" + match_ + "\"");
+    }
+  }
+  std::string name() const override { return "accuracy"; }
+
+  std::vector<float> score(const std::vector<Sample>& samples) override {
+    std::vector<float> out(samples.size(), 0.0f);
+    for (size_t i = 0; i < samples.size(); ++i) out[i] = correct(gold(samples[i], i), samples[i].completion) ? 1.f : 0.f;
+    return out;
+  }
+
+ private:
+  std::string gold(const Sample& s, size_t i) const {
+    const json* f = s.fields;
+    if (!f || !f->is_object() || !f->contains(field_)) {
+      throw Error("accuracy: sample " + std::to_string(i) + " has no \"" + field_ + "\" field in its record");
+    }
+    const json& a = (*f)[field_];
+    if (a.is_string()) return a.get<std::string>();
+    if (a.is_number()) return a.dump();
+    throw Error("accuracy: sample " + std::to_string(i) + ": \"" + field_ + "\" must be a string or a number, got " +
+                a.dump());
+  }
+
+  bool correct(const std::string& gold, std::string_view completion) const {
+    std::optional<std::string_view> got = answer_block(completion);
+    if (got) {
+      if (auto boxed = last_boxed(*got)) got = boxed;
+    } else if (!(got = last_boxed(completion))) {
+      got = last_number(completion);
+    }
+    if (!got) return false;
+    const auto a = parse_number(*got), b = parse_number(gold);
+    if (a && b) return std::abs(*a - *b) <= tolerance_ * std::max(1.0, std::abs(*b));
+    if (match_ == "exact") return trim(*got) == trim(gold);
+    return normalize(*got) == normalize(gold);
+  }
+
+  double tolerance_;   // numbers match when |a - b| <= tolerance · max(1, |b|)
+  std::string match_;  // strings: "normalized" (trim, lowercase, collapse spaces) or "exact" (trim only)
+  std::string field_;  // the record's field holding the reference answer
+};
+
+// ---------------------------------------------------------------- format
+
+// 1 for the R1 template <think>…</think><answer>…</answer>. strict: the whole
+// completion is that (whitespace around and between allowed); lenient: both
+// blocks appear in that order somewhere.
+class FormatReward : public Reward {
+ public:
+  explicit FormatReward(const json& o) {
+    check_keys("format", o, {"mode"});
+    mode_ = option<std::string>("format", o, "mode", "strict");
+    if (mode_ != "strict" && mode_ != "lenient") {
+      throw Error("format: option \"mode\" must be \"strict\" or \"lenient\", got \"" + mode_ + "\"");
+    }
+  }
+  std::string name() const override { return "format"; }
+
+  std::vector<float> score(const std::vector<Sample>& samples) override {
+    std::vector<float> out(samples.size());
+    for (size_t i = 0; i < samples.size(); ++i) {
+      out[i] = (mode_ == "strict" ? strict(samples[i].completion) : lenient(samples[i].completion)) ? 1.f : 0.f;
+    }
+    return out;
+  }
+
+ private:
+  static bool strict(std::string_view s) {
+    s = trim(s);
+    if (s.substr(0, 7) != "<think>") return false;
+    const size_t think_end = s.find("</think>", 7);
+    if (think_end == std::string_view::npos) return false;
+    std::string_view rest = trim(s.substr(think_end + 8));
+    if (rest.substr(0, 8) != "<answer>") return false;
+    const size_t answer_end = rest.find("</answer>", 8);
+    return answer_end != std::string_view::npos && answer_end + 9 == rest.size();
+  }
+  static bool lenient(std::string_view s) {
+    size_t p = s.find("<think>");
+    if (p == std::string_view::npos) return false;
+    p = s.find("</think>", p + 7);
+    if (p == std::string_view::npos) return false;
+    p = s.find("<answer>", p + 8);
+    if (p == std::string_view::npos) return false;
+    return s.find("</answer>", p + 8) != std::string_view::npos;
+  }
+
+  std::string mode_;  // "strict" or "lenient"
+};
+
+// ---------------------------------------------------------------- length
+
+// scale · (target − tokens) / target: 0 at the target, +scale for an empty
+// completion, negative past the target (a negative scale rewards length).
+class LengthReward : public Reward {
+ public:
+  explicit LengthReward(const json& o) {
+    check_keys("length", o, {"target", "scale"});
+    target_ = required<double>("length", o, "target");
+    scale_ = option<double>("length", o, "scale", 1.0);
+    if (!(target_ > 0.0) || !std::isfinite(target_)) throw Error("length: option \"target\" must be > 0");
+    if (!std::isfinite(scale_)) throw Error("length: option \"scale\" must be finite");
+  }
+  std::string name() const override { return "length"; }
+  std::vector<float> score(const std::vector<Sample>& samples) override {
+    std::vector<float> out(samples.size());
+    for (size_t i = 0; i < samples.size(); ++i) {
+      out[i] = static_cast<float>(scale_ * (target_ - static_cast<double>(samples[i].completion_tokens)) / target_);
+    }
+    return out;
+  }
+
+ private:
+  double target_;  // tokens where the reward is 0
+  double scale_;   // reward at 0 tokens
+};
+
+// DAPO's soft overlong punishment: 0 up to max_length − buffer tokens, then
+// linear down to −1 at max_length, and −1 past it.
+class SoftOverlongReward : public Reward {
+ public:
+  explicit SoftOverlongReward(const json& o) {
+    check_keys("soft_overlong", o, {"max_length", "buffer"});
+    max_length_ = required<int64_t>("soft_overlong", o, "max_length");
+    buffer_ = required<int64_t>("soft_overlong", o, "buffer");
+    if (max_length_ < 1) throw Error("soft_overlong: option \"max_length\" must be >= 1");
+    if (buffer_ < 1 || buffer_ > max_length_) {
+      throw Error("soft_overlong: option \"buffer\" must be in [1, max_length = " + std::to_string(max_length_) +
+                  "], got " + std::to_string(buffer_));
+    }
+  }
+  std::string name() const override { return "soft_overlong"; }
+  std::vector<float> score(const std::vector<Sample>& samples) override {
+    std::vector<float> out(samples.size());
+    const int64_t free = max_length_ - buffer_;
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const int64_t t = samples[i].completion_tokens;
+      if (t <= free) out[i] = 0.0f;
+      else if (t <= max_length_) out[i] = static_cast<float>(static_cast<double>(free - t) / static_cast<double>(buffer_));
+      else out[i] = -1.0f;
+    }
+    return out;
+  }
+
+ private:
+  int64_t max_length_;  // L_max: −1 from here on
+  int64_t buffer_;      // L_cache: the linear ramp's width in tokens
+};
+
+// ---------------------------------------------------------------- regex
+
+struct CodeDeleter {
+  void operator()(pcre2_code* c) const { pcre2_code_free(c); }
+};
+struct MatchContextDeleter {
+  void operator()(pcre2_match_context* c) const { pcre2_match_context_free(c); }
+};
+struct MatchDataDeleter {
+  void operator()(pcre2_match_data* d) const { pcre2_match_data_free(d); }
+};
+
+std::string pcre2_message(int code) {
+  PCRE2_UCHAR buffer[256];
+  pcre2_get_error_message(code, buffer, sizeof(buffer));
+  return reinterpret_cast<const char*>(buffer);
+}
+
+// 1 when the PCRE2 pattern matches somewhere in the completion, else 0. The match,
+// depth and heap limits bound the work on any input; hitting one is no match
+// (on_limit = "no_match") or an error naming the reward (on_limit = "raise").
+class RegexReward : public Reward {
+ public:
+  explicit RegexReward(const json& o) {
+    check_keys("regex", o, {"pattern", "case_insensitive", "utf", "match_limit", "depth_limit", "heap_limit_kib",
+                            "on_limit"});
+    pattern_ = required<std::string>("regex", o, "pattern");
+    const bool icase = option<bool>("regex", o, "case_insensitive", false);
+    const bool utf = option<bool>("regex", o, "utf", false);
+    const int64_t match_limit = option<int64_t>("regex", o, "match_limit", 1000000);
+    const int64_t depth_limit = option<int64_t>("regex", o, "depth_limit", 10000);
+    const int64_t heap_limit = option<int64_t>("regex", o, "heap_limit_kib", 20000);
+    on_limit_ = option<std::string>("regex", o, "on_limit", "no_match");
+    if (on_limit_ != "no_match" && on_limit_ != "raise") {
+      throw Error("regex: option \"on_limit\" must be \"no_match\" or \"raise\", got \"" + on_limit_ + "\"");
+    }
+    for (auto [key, v] : {std::pair<const char*, int64_t>{"match_limit", match_limit},
+                          {"depth_limit", depth_limit}, {"heap_limit_kib", heap_limit}}) {
+      if (v < 1 || v > 0xFFFFFFFFll) throw Error(std::string("regex: option \"") + key + "\" must be in [1, 2^32)");
+    }
+
+    // NB: byte mode by default, so invalid UTF-8 is just bytes; with utf, invalid
+    // sequences never match instead of failing the call.
+    uint32_t flags = (icase ? PCRE2_CASELESS : 0u) | (utf ? (PCRE2_UTF | PCRE2_MATCH_INVALID_UTF) : 0u);
+    int err = 0;
+    PCRE2_SIZE offset = 0;
+    code_.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern_.data()), pattern_.size(), flags, &err, &offset,
+                              nullptr));
+    if (!code_) {
+      throw Error("regex: pattern \"" + pattern_ + "\" does not compile at offset " + std::to_string(offset) + ": " +
+                  pcre2_message(err));
+    }
+    context_.reset(pcre2_match_context_create(nullptr));
+    if (!context_) throw Error("regex: out of memory");
+    pcre2_set_match_limit(context_.get(), static_cast<uint32_t>(match_limit));
+    pcre2_set_depth_limit(context_.get(), static_cast<uint32_t>(depth_limit));
+    pcre2_set_heap_limit(context_.get(), static_cast<uint32_t>(heap_limit));
+  }
+  std::string name() const override { return "regex"; }
+
+  std::vector<float> score(const std::vector<Sample>& samples) override {
+    // One match data per call: the compiled code and context are shared read-only across threads.
+    std::unique_ptr<pcre2_match_data, MatchDataDeleter> data(pcre2_match_data_create_from_pattern(code_.get(), nullptr));
+    if (!data) throw Error("regex: out of memory");
+    std::vector<float> out(samples.size());
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const std::string& s = samples[i].completion;
+      const int rc = pcre2_match(code_.get(), reinterpret_cast<PCRE2_SPTR>(s.data()), s.size(), 0, 0, data.get(),
+                                 context_.get());
+      if (rc >= 0) {
+        out[i] = 1.0f;
+      } else if (rc == PCRE2_ERROR_NOMATCH) {
+        out[i] = 0.0f;
+      } else if ((rc == PCRE2_ERROR_MATCHLIMIT || rc == PCRE2_ERROR_DEPTHLIMIT || rc == PCRE2_ERROR_HEAPLIMIT) &&
+                 on_limit_ == "no_match") {
+        out[i] = 0.0f;
+      } else {
+        throw Error("regex: pattern \"" + pattern_ + "\" on sample " + std::to_string(i) + ": " + pcre2_message(rc));
+      }
+    }
+    return out;
+  }
+
+ private:
+  std::string pattern_;
+  std::string on_limit_;  // "no_match" or "raise"
+  std::unique_ptr<pcre2_code, CodeDeleter> code_;
+  std::unique_ptr<pcre2_match_context, MatchContextDeleter> context_;
+};
+
+template <class R>
+RewardFactory factory() {
+  return [](const json& options) -> std::unique_ptr<Reward> { return std::make_unique<R>(options); };
+}
+
+}  // namespace
+
+void register_builtin_rewards(RewardRegistry& registry) {
+  registry.register_factory("accuracy", factory<AccuracyReward>());
+  registry.register_factory("format", factory<FormatReward>());
+  registry.register_factory("length", factory<LengthReward>());
+  registry.register_factory("soft_overlong", factory<SoftOverlongReward>());
+  registry.register_factory("regex", factory<RegexReward>());
+}
+
+}  // namespace grpo
