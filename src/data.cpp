@@ -1,0 +1,267 @@
+// PromptDataset: JSONL reading with file:line errors, the {field} template, and
+// the per-epoch order (a Fisher-Yates shuffle of our own, so the order is the
+// same with every standard library).
+#include "grpo/data.h"
+
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <fstream>
+#include <iterator>
+#include <random>
+#include <utility>
+
+#include "grpo/error.h"
+
+namespace grpo {
+
+namespace {
+
+namespace fs = std::filesystem;
+
+uint64_t splitmix64(uint64_t x) {
+  x += 0x9E3779B97F4A7C15ull;
+  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
+  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
+  return x ^ (x >> 31);
+}
+
+// A uniform integer in [0, n) by rejection, so no value is favoured.
+uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
+  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
+  uint64_t x;
+  do {
+    x = rng();
+  } while (x >= limit);
+  return x % n;
+}
+
+bool is_blank(const std::string& line) {
+  return line.find_first_not_of(" \t\r\n\f\v") == std::string::npos;
+}
+
+std::string read_file(const std::string& path) {
+  std::error_code ec;
+  if (!fs::exists(path, ec)) {
+    throw Error("prompt dataset " + path + ": no such file");
+  }
+  if (fs::is_directory(path, ec)) {
+    throw Error("prompt dataset " + path + ": is a directory, expected a JSONL file");
+  }
+  std::ifstream in(path, std::ios::binary);
+  if (!in) {
+    throw Error("prompt dataset " + path + ": cannot open (" + std::strerror(errno) + ")");
+  }
+  std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  if (in.bad()) {
+    throw Error("prompt dataset " + path + ": read failed");
+  }
+  return text;
+}
+
+// Splits the template into literal and field pieces; {{ and }} are literal braces.
+std::vector<std::pair<bool, std::string>> parse_template(const std::string& t) {
+  std::vector<std::pair<bool, std::string>> pieces;
+  std::string literal;
+  for (size_t i = 0; i < t.size(); ++i) {
+    const char c = t[i];
+    if (c == '{' && i + 1 < t.size() && t[i + 1] == '{') {
+      literal += '{';
+      ++i;
+    } else if (c == '}' && i + 1 < t.size() && t[i + 1] == '}') {
+      literal += '}';
+      ++i;
+    } else if (c == '{') {
+      const size_t close = t.find_first_of("{}", i + 1);
+      if (close == std::string::npos || t[close] != '}') {
+        throw Error("prompt template: unterminated '{' at position " + std::to_string(i) +
+                    " (write {{ for a literal brace) in \"" + t + "\"");
+      }
+      if (close == i + 1) {
+        throw Error("prompt template: empty placeholder {} at position " + std::to_string(i) + " in \"" + t +
+                    "\"");
+      }
+      if (!literal.empty()) {
+        pieces.emplace_back(false, std::move(literal));
+        literal.clear();
+      }
+      pieces.emplace_back(true, t.substr(i + 1, close - i - 1));
+      i = close;
+    } else if (c == '}') {
+      throw Error("prompt template: unmatched '}' at position " + std::to_string(i) +
+                  " (write }} for a literal brace) in \"" + t + "\"");
+    } else {
+      literal += c;
+    }
+  }
+  if (!literal.empty()) {
+    pieces.emplace_back(false, std::move(literal));
+  }
+  return pieces;
+}
+
+}  // namespace
+
+PromptDataset::PromptDataset(std::vector<nlohmann::json> records, std::vector<int64_t> lines, std::string path,
+                             PromptDatasetOptions options)
+    : records_(std::move(records)), lines_(std::move(lines)), path_(std::move(path)), options_(std::move(options)) {
+  for (auto& [is_field, text] : parse_template(options_.template_text)) {
+    pieces_.push_back({is_field, std::move(text)});
+  }
+  const std::string source = path_.empty() ? "prompt dataset" : "prompt dataset " + path_;
+  if (records_.empty()) {
+    throw Error(source + ": no records");
+  }
+  const std::string& key = options_.prompt_key;
+  for (int64_t i = 0; i < size(); ++i) {
+    const nlohmann::json& r = records_[i];
+    if (!r.is_object()) {
+      throw Error(source + ", " + where(i) + ": expected a JSON object, got " + std::string(r.type_name()));
+    }
+    const auto it = r.find(key);
+    if (it == r.end()) {
+      throw Error(source + ", " + where(i) + ": missing the prompt key \"" + key + "\"");
+    }
+    if (!it->is_string()) {
+      throw Error(source + ", " + where(i) + ": the prompt \"" + key + "\" must be a string, got " +
+                  std::string(it->type_name()));
+    }
+    if (it->get_ref<const std::string&>().empty()) {
+      throw Error(source + ", " + where(i) + ": the prompt \"" + key + "\" is empty");
+    }
+    for (const Piece& piece : pieces_) {
+      if (piece.is_field && !r.contains(piece.text)) {
+        throw Error(source + ", " + where(i) + ": the template's placeholder {" + piece.text +
+                    "} names a missing field \"" + piece.text + "\"");
+      }
+    }
+  }
+}
+
+PromptDataset PromptDataset::from_jsonl(const std::string& path, PromptDatasetOptions options) {
+  std::string text = read_file(path);
+  size_t begin = 0;
+  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) {
+    begin = 3;  // NB: a UTF-8 BOM, as some editors write
+  }
+  std::vector<nlohmann::json> records;
+  std::vector<int64_t> lines;
+  int64_t line_no = 0;
+  while (begin < text.size()) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) {
+      end = text.size();
+    }
+    ++line_no;
+    std::string line = text.substr(begin, end - begin);
+    begin = end + 1;
+    if (!line.empty() && line.back() == '\r') {
+      line.pop_back();
+    }
+    if (is_blank(line)) {
+      continue;
+    }
+    nlohmann::json record;
+    try {
+      record = nlohmann::json::parse(line);
+    } catch (const nlohmann::json::parse_error& e) {
+      throw Error("prompt dataset " + path + ", line " + std::to_string(line_no) + ": not valid JSON (" +
+                  e.what() + ")");
+    }
+    records.push_back(std::move(record));
+    lines.push_back(line_no);
+  }
+  return PromptDataset(std::move(records), std::move(lines), path, std::move(options));
+}
+
+PromptDataset PromptDataset::from_records(std::vector<nlohmann::json> records, PromptDatasetOptions options) {
+  return PromptDataset(std::move(records), {}, "", std::move(options));
+}
+
+std::string PromptDataset::where(int64_t i) const {
+  std::string s = "record " + std::to_string(i);
+  if (!lines_.empty()) {
+    s = "line " + std::to_string(lines_[i]) + " (" + s + ")";
+  }
+  return s;
+}
+
+const nlohmann::json& PromptDataset::record(int64_t i) const {
+  if (i < 0 || i >= size()) {
+    throw Error("prompt dataset: record index " + std::to_string(i) + " out of range [0, " +
+                std::to_string(size()) + ")");
+  }
+  return records_[i];
+}
+
+std::string PromptDataset::render(const nlohmann::json& record) const {
+  std::string out;
+  for (const Piece& piece : pieces_) {
+    if (!piece.is_field) {
+      out += piece.text;
+      continue;
+    }
+    const auto it = record.is_object() ? record.find(piece.text) : record.end();
+    if (!record.is_object() || it == record.end()) {
+      throw Error("prompt template: placeholder {" + piece.text + "} names a missing field \"" + piece.text + "\"");
+    }
+    out += it->is_string() ? it->get_ref<const std::string&>() : it->dump();
+  }
+  return out;
+}
+
+PromptRecord PromptDataset::get(int64_t i) const {
+  const nlohmann::json& r = record(i);
+  return PromptRecord{render(r), r};
+}
+
+std::vector<int64_t> PromptDataset::epoch_order(int64_t epoch) const {
+  if (epoch < 0) {
+    throw Error("prompt dataset: epoch must be >= 0, got " + std::to_string(epoch));
+  }
+  std::vector<int64_t> order(records_.size());
+  for (int64_t i = 0; i < size(); ++i) {
+    order[i] = i;
+  }
+  if (options_.shuffle) {
+    std::mt19937_64 rng(splitmix64(options_.seed ^ splitmix64(static_cast<uint64_t>(epoch))));
+    for (int64_t i = size() - 1; i > 0; --i) {
+      std::swap(order[i], order[uniform_below(rng, static_cast<uint64_t>(i) + 1)]);
+    }
+  }
+  return order;
+}
+
+void PromptDataset::use_epoch(int64_t epoch) {
+  if (order_epoch_ != epoch) {
+    order_ = epoch_order(epoch);
+    order_epoch_ = epoch;
+  }
+}
+
+std::vector<PromptRecord> PromptDataset::next_batch(int64_t P) {
+  if (P < 1) {
+    throw Error("prompt dataset: next_batch expects P >= 1 prompts, got " + std::to_string(P));
+  }
+  std::vector<PromptRecord> batch;
+  batch.reserve(static_cast<size_t>(P));
+  for (int64_t k = 0; k < P; ++k) {
+    use_epoch(state_.epoch);
+    batch.push_back(get(order_[state_.position]));
+    if (++state_.position == size()) {
+      state_.position = 0;
+      ++state_.epoch;
+    }
+  }
+  return batch;
+}
+
+void PromptDataset::set_state(int64_t epoch, int64_t position) {
+  if (epoch < 0 || position < 0 || position >= size()) {
+    throw Error("prompt dataset: state expects epoch >= 0 and position in [0, " + std::to_string(size()) +
+                "), got epoch " + std::to_string(epoch) + ", position " + std::to_string(position));
+  }
+  state_ = {epoch, position};
+}
+
+}  // namespace grpo
