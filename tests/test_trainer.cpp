@@ -1,0 +1,372 @@
+// GRPOTrainer, SFTTrainer and checkpoints on a tiny TransformerLM: the reward
+// rises on a trivial task, a resumed run repeats a straight one exactly,
+// micro-batches give the full batch's update, a failed checkpoint write leaves
+// the previous one intact, SFT learns its pairs, and bad input is named.
+#include <grpo/checkpoint.h>
+#include <grpo/config.h>
+#include <grpo/error.h>
+#include <grpo/metrics.h>
+#include <grpo/models/transformer.h>
+#include <grpo/sft.h>
+#include <grpo/trainer.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <csignal>
+#include <filesystem>
+#include <fstream>
+#include <sys/resource.h>
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+// A fresh folder under the temp directory, removed when the test ends.
+struct TempDir {
+  fs::path path;
+  explicit TempDir(const std::string& name) {
+    path = fs::temp_directory_path() / ("grpo_trainer_" + name + "_" + std::to_string(::getpid()));
+    fs::remove_all(path);
+    fs::create_directories(path);
+  }
+  ~TempDir() { fs::remove_all(path); }
+  std::string operator/(const std::string& leaf) const { return (path / leaf).string(); }
+};
+
+template <class F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const grpo::Error& e) {
+    return e.what();
+  }
+  ADD_FAILURE() << "no grpo::Error was thrown";
+  return "";
+}
+
+// A trivial task: prompts of "a"s and "b"s; the reward is the fraction of 'a' in the completion.
+constexpr const char* kChars = "ab";
+
+grpo::TrainConfig tiny_config(const std::string& output_dir) {
+  grpo::TrainConfig c;
+  c.seed = 3;
+  c.output_dir = output_dir;
+  c.threads = 1;
+  c.tokenizer.characters = kChars;
+  c.model.config.vocab_size = 0;
+  c.model.config.hidden_size = 32;
+  c.model.config.intermediate_size = 64;
+  c.model.config.num_layers = 1;
+  c.model.config.num_heads = 2;
+  c.model.config.max_position_embeddings = 32;
+  c.model.config.tie_word_embeddings = true;
+  c.sampling.max_new_tokens = 6;
+  c.loss.beta = 0.04;
+  c.optimizer.lr = 3e-3;
+  c.optimizer.warmup_steps = 0;
+  c.optimizer.schedule = "constant";
+  c.grpo.steps = 20;
+  c.grpo.prompts_per_step = 4;
+  c.grpo.group_size = 8;
+  c.checkpoint.resume = false;
+  c.logging.console = false;
+  return c;
+}
+
+grpo::PromptDataset tiny_prompts(int64_t n = 16) {
+  std::vector<json> records;
+  for (int64_t i = 0; i < n; ++i) {
+    std::string p;
+    for (int64_t k = 0; k <= i % 4; ++k) p += (i + k) % 2 ? "a" : "b";
+    records.push_back({{"prompt", p}, {"answer", "a"}});
+  }
+  return grpo::PromptDataset::from_records(records);
+}
+
+grpo::RewardSet a_fraction_reward() {
+  grpo::RewardSet set;
+  set.add(std::make_unique<grpo::FunctionReward>("a_fraction", [](const grpo::Sample& s) {
+    if (s.completion.empty()) return 0.0f;
+    return static_cast<float>(std::count(s.completion.begin(), s.completion.end(), 'a')) /
+           static_cast<float>(s.completion.size());
+  }));
+  return set;
+}
+
+std::unique_ptr<grpo::GRPOTrainer> tiny_trainer(const grpo::TrainConfig& c) {
+  auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+  auto model = grpo::make_model(c.model, *tokenizer, c.seed);
+  return std::make_unique<grpo::GRPOTrainer>(c, model, tokenizer, a_fraction_reward(), tiny_prompts(),
+                                             tiny_prompts(8));
+}
+
+std::vector<torch::Tensor> weights(grpo::GRPOTrainer& t) {
+  std::vector<torch::Tensor> out;
+  for (const auto& p : t.policy().model().module().parameters()) out.push_back(p.detach().clone());
+  return out;
+}
+
+}  // namespace
+
+TEST(Trainer, RewardRisesOnATrivialTask) {
+  TempDir dir("rises");
+  auto trainer = tiny_trainer(tiny_config(dir.path.string()));
+  std::vector<double> rewards;
+  trainer->on_step_end([&](const json& m) { rewards.push_back(m["reward"].get<double>()); });
+  for (int i = 0; i < 20; ++i) trainer->step();
+  ASSERT_EQ(rewards.size(), 20u);
+  const double first = (rewards[0] + rewards[1] + rewards[2]) / 3, last = (rewards[17] + rewards[18] + rewards[19]) / 3;
+  EXPECT_GT(last, first + 0.2) << "first steps " << first << ", last steps " << last;
+}
+
+TEST(Trainer, TrainWritesMetricsReportPlotAndCheckpoint) {
+  TempDir dir("outputs");
+  grpo::TrainConfig c = tiny_config(dir.path.string());
+  c.grpo.steps = 3;
+  c.eval.every = 2;
+  auto trainer = tiny_trainer(c);
+  int evals = 0;
+  trainer->on_evaluate([&](const grpo::EvalResult& r) {
+    ++evals;
+    EXPECT_EQ(r.problems, 8);
+    EXPECT_EQ(r.reward_names, std::vector<std::string>{"a_fraction"});
+  });
+  const json report = trainer->train();
+  EXPECT_EQ(evals, 3);  // before, at step 2, at the end
+  EXPECT_EQ(report["steps"], 3);
+  EXPECT_EQ(report["eval_problems"], 8);
+  EXPECT_EQ(report["evaluations"].size(), 3u);
+
+  std::ifstream metrics(dir / "metrics.jsonl");
+  std::string line;
+  int lines = 0;
+  while (std::getline(metrics, line)) {
+    const json m = json::parse(line);
+    EXPECT_EQ(m["step"], ++lines);
+    for (const char* key : {"reward", "reward_std", "rewards/a_fraction/mean", "frac_reward_zero_std", "kl",
+                            "clip_ratio/low_mean", "clip_ratio/high_mean", "completion_length", "entropy",
+                            "learning_rate", "grad_norm", "seconds/generate", "seconds/reward", "seconds/train",
+                            "tokens_per_second"}) {
+      EXPECT_TRUE(m.contains(key)) << key;
+    }
+  }
+  EXPECT_EQ(lines, 3);
+  EXPECT_TRUE(fs::exists(dir / "report.json"));
+  std::ifstream plot(dir / "plot.svg");
+  const std::string svg((std::istreambuf_iterator<char>(plot)), std::istreambuf_iterator<char>());
+  EXPECT_NE(svg.find("<svg"), std::string::npos);
+  EXPECT_NE(svg.find("polyline"), std::string::npos);
+  ASSERT_TRUE(grpo::latest_checkpoint(dir.path.string()).has_value());
+  EXPECT_EQ(*grpo::latest_checkpoint(dir.path.string()), grpo::checkpoint_dir(dir.path.string(), 3));
+}
+
+// N steps straight give the same losses and weights as K steps, a checkpoint,
+// a new trainer that resumes, and N − K more steps.
+TEST(Trainer, ResumeIsExact) {
+  TempDir a("straight"), b("resumed");
+  grpo::TrainConfig c = tiny_config(a.path.string());
+  c.grpo.steps = 5;
+  c.grpo.num_iterations = 2;   // old log-probs and several updates per step
+  c.grpo.mini_batches = 2;
+  c.grpo.ref_sync_steps = 2;   // the reference moves too
+  c.optimizer.schedule = "cosine";
+  c.optimizer.warmup_steps = 2;
+  std::vector<double> straight;
+  auto t1 = tiny_trainer(c);
+  t1->on_step_end([&](const json& m) { straight.push_back(m["loss"].get<double>()); });
+  t1->train();
+
+  c.output_dir = b.path.string();
+  c.checkpoint.resume = true;
+  c.checkpoint.save_every = 3;
+  std::vector<double> resumed;
+  {
+    // The run "crashes" during step 5, after step 4 was logged but not checkpointed.
+    auto t2 = tiny_trainer(c);
+    t2->on_step_end([&](const json& m) {
+      if (m["step"] == 5) throw std::runtime_error("crash");
+      resumed.push_back(m["loss"].get<double>());
+    });
+    EXPECT_THROW(t2->train(), std::runtime_error);
+  }
+  resumed.pop_back();  // step 4 is done again after the resume
+  auto t3 = tiny_trainer(c);  // fresh weights: everything must come from the checkpoint
+  t3->on_step_end([&](const json& m) { resumed.push_back(m["loss"].get<double>()); });
+  t3->train();
+  EXPECT_EQ(t3->global_step(), 5);
+  ASSERT_EQ(resumed.size(), straight.size());
+  for (size_t i = 0; i < straight.size(); ++i) EXPECT_EQ(resumed[i], straight[i]) << "step " << i + 1;
+  const auto w1 = weights(*t1), w3 = weights(*t3);
+  for (size_t i = 0; i < w1.size(); ++i) EXPECT_TRUE(torch::equal(w1[i], w3[i])) << "parameter " << i;
+
+  // metrics.jsonl of the resumed run has each step once.
+  std::ifstream metrics(b / "metrics.jsonl");
+  std::string line;
+  std::vector<int64_t> steps;
+  while (std::getline(metrics, line)) steps.push_back(json::parse(line)["step"].get<int64_t>());
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5}));
+}
+
+// Gradient accumulation over micro-batches gives the same gradient and update
+// as the whole mini-batch at once, for every loss type whose normalizer spans
+// the update. NB: grad_norm is compared, since Adam's first step barely
+// depends on the gradient's scale.
+TEST(Trainer, MicroBatchesGiveTheFullBatchUpdate) {
+  for (const std::string loss_type : {"dapo", "grpo", "dr_grpo"}) {
+    SCOPED_TRACE(loss_type);
+    TempDir dir("accum_" + loss_type);
+    grpo::TrainConfig c = tiny_config(dir.path.string());
+    c.loss.loss_type = loss_type;
+    c.grpo.mini_batches = 2;  // 16 rows an update
+    c.optimizer.max_grad_norm = 0;
+    c.optimizer.eps = 1.0;  // NB: makes Adam's first update ~ lr·g, so it shows gradient differences in proportion
+    auto whole = tiny_trainer(c);
+    const json m_whole = whole->step();
+    c.grpo.micro_batch_size = 4;
+    auto parts = tiny_trainer(c);
+    const json m_parts = parts->step();
+    EXPECT_NEAR(m_parts["grad_norm"].get<double>(), m_whole["grad_norm"].get<double>(),
+                1e-5 * m_whole["grad_norm"].get<double>());
+    EXPECT_NEAR(m_parts["loss"].get<double>(), m_whole["loss"].get<double>(), 1e-6);
+    const auto w1 = weights(*whole), w2 = weights(*parts);
+    for (size_t i = 0; i < w1.size(); ++i) EXPECT_TRUE(torch::allclose(w1[i], w2[i], 1e-5, 1e-6)) << "parameter " << i;
+  }
+}
+
+// Dynamic sampling drops groups whose rewards are all equal and refills the batch.
+TEST(Trainer, DynamicSamplingRefillsTheBatch) {
+  TempDir dir("dynamic");
+  grpo::TrainConfig c = tiny_config(dir.path.string());
+  c.grpo.dynamic_sampling = true;
+  c.grpo.max_sampling_rounds = 3;
+  auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+  auto model = grpo::make_model(c.model, *tokenizer, c.seed);
+  // Only prompts starting with "a" get varied rewards; "b" prompts always score 0.
+  grpo::RewardSet set;
+  set.add(std::make_unique<grpo::FunctionReward>("a_prompt_only", [](const grpo::Sample& s) {
+    return s.prompt[0] == 'a' ? static_cast<float>(s.completion.size() % 2) : 0.0f;
+  }));
+  grpo::GRPOTrainer trainer(c, model, tokenizer, std::move(set), tiny_prompts());
+  const json m = trainer.step();
+  EXPECT_GT(m["sampling_rounds"].get<int64_t>(), 1);
+  EXPECT_GT(m["frac_reward_zero_std"].get<double>(), 0.0);
+}
+
+TEST(Trainer, FailedCheckpointWriteKeepsThePreviousOne) {
+  TempDir dir("failed_write");
+  auto trainer = tiny_trainer(tiny_config(dir.path.string()));
+  trainer->step();
+  const std::string first = trainer->save_checkpoint();
+  trainer->step();
+  // NB: a file-size limit makes the next write fail halfway, as a full disk would.
+  std::signal(SIGXFSZ, SIG_IGN);
+  rlimit old{};
+  getrlimit(RLIMIT_FSIZE, &old);
+  rlimit small = old;
+  small.rlim_cur = 4096;
+  setrlimit(RLIMIT_FSIZE, &small);
+  const std::string message = error_of([&] { trainer->save_checkpoint(); });
+  setrlimit(RLIMIT_FSIZE, &old);
+  EXPECT_NE(message.find("checkpoint-2"), std::string::npos) << message;
+  ASSERT_EQ(grpo::latest_checkpoint(dir.path.string()), first);
+  for (const auto& entry : fs::directory_iterator(dir.path)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
+  }
+  // The surviving checkpoint still loads and resumes at step 1.
+  auto again = tiny_trainer(tiny_config(dir.path.string()));
+  again->load_checkpoint(first);
+  EXPECT_EQ(again->global_step(), 1);
+}
+
+TEST(Trainer, LoadWeightsListsEveryMismatch) {
+  TempDir dir("mismatch");
+  grpo::TransformerConfig small;
+  small.vocab_size = 5;
+  small.hidden_size = 8;
+  small.intermediate_size = 16;
+  small.num_layers = 1;
+  small.num_heads = 2;
+  small.max_position_embeddings = 16;
+  grpo::TransformerLM a(small);
+  grpo::save_weights(a, dir / "a.pt");
+  grpo::TransformerConfig other = small;
+  other.num_layers = 2;
+  other.intermediate_size = 24;
+  grpo::TransformerLM b(other);
+  const std::string message = error_of([&] { grpo::load_weights(b, dir / "a.pt"); });
+  EXPECT_NE(message.find("missing tensor 'model.layers.1.mlp.up_proj.weight'"), std::string::npos) << message;
+  EXPECT_NE(message.find("tensor 'model.layers.0.mlp.up_proj.weight' has shape [16, 8]"), std::string::npos) << message;
+  EXPECT_NE(error_of([&] { grpo::load_model(dir / "nowhere"); }).find("model.json"), std::string::npos);
+}
+
+TEST(Trainer, BadSetupsAreNamed) {
+  TempDir dir("bad");
+  grpo::TrainConfig c = tiny_config(dir.path.string());
+  auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+  auto model = grpo::make_model(c.model, *tokenizer, c.seed);
+  EXPECT_NE(error_of([&] { grpo::GRPOTrainer(c, model, tokenizer, grpo::RewardSet(), tiny_prompts()); })
+                .find("no reward functions"),
+            std::string::npos);
+  c.grpo.prompts_per_step = 40;
+  EXPECT_NE(error_of([&] { grpo::GRPOTrainer(c, model, tokenizer, a_fraction_reward(), tiny_prompts()); })
+                .find("grpo.prompts_per_step: must be <= the 16 training prompts, got 40"),
+            std::string::npos);
+  c = tiny_config(dir.path.string());
+  c.grpo.group_size = 1;
+  EXPECT_NE(error_of([&] { grpo::GRPOTrainer(c, model, tokenizer, a_fraction_reward(), tiny_prompts()); })
+                .find("grpo.group_size"),
+            std::string::npos);
+  c = tiny_config(dir.path.string());
+  EXPECT_NE(error_of([&] { grpo::GRPOTrainer::from_config(c); }).find("data.train"), std::string::npos);
+  auto trainer = tiny_trainer(tiny_config(dir.path.string()));
+  grpo::TrainConfig no_eval = tiny_config(dir.path.string());
+  grpo::GRPOTrainer without_eval(no_eval, model, tokenizer, a_fraction_reward(), tiny_prompts());
+  EXPECT_NE(error_of([&] { without_eval.evaluate(); }).find("no eval set"), std::string::npos);
+}
+
+// SFT on prompt → completion pairs: the loss falls and the model reproduces
+// the completions greedily; the checkpoint it writes loads as a model.
+TEST(Sft, LearnsItsPairsAndWritesALoadableCheckpoint) {
+  TempDir dir("sft");
+  grpo::TrainConfig c = tiny_config(dir.path.string());
+  c.sft.steps = 200;
+  c.model.config.num_layers = 2;
+  c.sft.batch_size = 4;
+  c.sft.optimizer.lr = 1e-2;
+  // NB: prompts end in "=", so where a prompt stops is never ambiguous.
+  c.tokenizer.characters = "ab=";
+  std::vector<json> records = {{{"prompt", "a="}, {"completion", "bb"}},
+                               {{"prompt", "b="}, {"completion", "aaa"}},
+                               {{"prompt", "ab="}, {"completion", "ba"}},
+                               {{"prompt", "ba="}, {"completion", "abab"}}};
+  auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+  grpo::SFTTrainer sft(c, grpo::make_model(c.model, *tokenizer, c.seed), tokenizer,
+                       grpo::PromptDataset::from_records(records));
+  const double first = sft.step()["loss"].get<double>();
+  const json result = sft.train();
+  EXPECT_LT(result["final_loss"].get<double>(), 0.1 * first);
+
+  auto model = grpo::load_model(result["checkpoint"].get<std::string>());
+  grpo::Policy policy(model);
+  grpo::GenerationConfig g;
+  g.temperature = 0;
+  g.max_new_tokens = 6;
+  g.eos_ids = {tokenizer->eos_id()};
+  g.pad_id = tokenizer->pad_id();
+  for (const json& r : records) {
+    const grpo::Generation out = policy.generate({tokenizer->encode(r["prompt"].get<std::string>())}, g);
+    std::vector<int64_t> ids;
+    for (int64_t t = 0; t < out.completion_ids.size(1) && out.completion_mask[0][t].item<int64_t>(); ++t) {
+      if (out.completion_ids[0][t].item<int64_t>() != tokenizer->eos_id()) ids.push_back(out.completion_ids[0][t].item<int64_t>());
+    }
+    EXPECT_EQ(tokenizer->decode(ids), r["completion"].get<std::string>()) << r.dump();
+  }
+
+  records.push_back({{"prompt", "a="}});
+  EXPECT_NE(error_of([&] {
+              grpo::SFTTrainer(c, grpo::make_model(c.model, *tokenizer, c.seed), tokenizer,
+                               grpo::PromptDataset::from_records(records));
+            }).find("record 4 has no string field \"completion\""),
+            std::string::npos);
+}
