@@ -1,0 +1,134 @@
+// The `grpo` command line: train, sft, eval and sample on a JSON config.
+//   grpo train  --config FILE [--set key.path=value ...]
+//   grpo sft    --config FILE [--set ...]
+//   grpo eval   --config FILE [--checkpoint DIR] [--limit N] [--set ...]
+//   grpo sample --config FILE [--checkpoint DIR] --prompt TEXT [-n N] [--temperature T] [--set ...]
+// Exit status: 0 on success, 1 on a run-time error (bad config, data,
+// checkpoint), 2 on a usage error (from CLI11).
+#include <grpo/checkpoint.h>
+#include <grpo/config.h>
+#include <grpo/error.h>
+#include <grpo/reward.h>
+#include <grpo/sampler.h>
+#include <grpo/sft.h>
+#include <grpo/trainer.h>
+
+#include <CLI/CLI.hpp>
+#include <spdlog/spdlog.h>
+
+#include <iostream>
+
+namespace {
+
+struct Common {
+  std::string config;
+  std::vector<std::string> overrides;
+};
+
+void add_common(CLI::App* cmd, Common& c) {
+  cmd->add_option("-c,--config", c.config, "the run's JSON config file")->required()->check(CLI::ExistingFile);
+  cmd->add_option("-s,--set", c.overrides, "override a config value, key.path=value (repeatable)");
+}
+
+grpo::TrainConfig load(const Common& c) {
+  grpo::TrainConfig config = grpo::load_config(c.config, c.overrides);
+  spdlog::set_level(spdlog::level::from_str(config.logging.level));
+  return config;
+}
+
+// The policy and tokenizer to evaluate or sample from: a checkpoint folder, or what the config names.
+std::pair<std::shared_ptr<grpo::CausalLM>, std::shared_ptr<const grpo::Tokenizer>> load_policy(
+    const grpo::TrainConfig& config, const std::string& checkpoint) {
+  const std::string dir = !checkpoint.empty() ? checkpoint : config.model.init_from;
+  if (dir.empty()) {
+    throw grpo::Error("no model to use: give --checkpoint DIR or model.init_from in the config");
+  }
+  std::shared_ptr<const grpo::Tokenizer> tokenizer =
+      !config.tokenizer.path.empty() || !config.tokenizer.characters.empty()
+          ? std::shared_ptr<const grpo::Tokenizer>(grpo::make_tokenizer(config.tokenizer))
+          : std::shared_ptr<const grpo::Tokenizer>(grpo::load_tokenizer(dir));
+  return {grpo::load_model(dir), tokenizer};
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"grpo: train language models with GRPO (Group Relative Policy Optimization)"};
+  app.require_subcommand(1);
+
+  Common train_args, sft_args, eval_args, sample_args;
+  CLI::App* train = app.add_subcommand("train", "run GRPO as the config says (resumes from output_dir)");
+  add_common(train, train_args);
+  CLI::App* sft = app.add_subcommand("sft", "cold-start SFT on prompt/completion pairs (sft.train)");
+  add_common(sft, sft_args);
+
+  CLI::App* eval = app.add_subcommand("eval", "greedy accuracy and rewards on the eval set (data.eval)");
+  add_common(eval, eval_args);
+  std::string eval_checkpoint;
+  int64_t eval_limit = 0;
+  eval->add_option("--checkpoint", eval_checkpoint, "a checkpoint folder (default: model.init_from)")
+      ->check(CLI::ExistingDirectory);
+  eval->add_option("--limit", eval_limit, "evaluate the first N records (default: data.eval_limit)")
+      ->check(CLI::NonNegativeNumber);
+
+  CLI::App* sample = app.add_subcommand("sample", "sample completions of one prompt");
+  add_common(sample, sample_args);
+  std::string sample_checkpoint, prompt;
+  int64_t count = 4;
+  double temperature = -1;
+  sample->add_option("--checkpoint", sample_checkpoint, "a checkpoint folder (default: model.init_from)")
+      ->check(CLI::ExistingDirectory);
+  sample->add_option("-p,--prompt", prompt, "the prompt text (the data template is applied)")->required();
+  sample->add_option("-n,--num", count, "completions to sample")->check(CLI::PositiveNumber);
+  sample->add_option("-t,--temperature", temperature, "sampling temperature, 0 = greedy (default: sampling.temperature)")
+      ->check(CLI::NonNegativeNumber);
+
+  CLI11_PARSE(app, argc, argv);
+
+  try {
+    if (*train) {
+      const nlohmann::json report = grpo::GRPOTrainer::from_config(load(train_args))->train();
+      std::cout << report.dump(2) << "\n";
+    } else if (*sft) {
+      const nlohmann::json result = grpo::SFTTrainer::from_config(load(sft_args))->train();
+      std::cout << result.dump(2) << "\n";
+    } else if (*eval) {
+      const grpo::TrainConfig config = load(eval_args);
+      if (config.data.eval.empty()) throw grpo::Error("data.eval: the config names no eval set");
+      auto [model, tokenizer] = load_policy(config, eval_checkpoint);
+      grpo::apply_threads(config.threads);
+      grpo::Policy policy(model);
+      grpo::PromptDatasetOptions opt;
+      opt.prompt_key = config.data.prompt_key;
+      opt.template_text = config.data.template_text;
+      const auto data = grpo::PromptDataset::from_jsonl(config.data.eval, opt);
+      const auto rewards = grpo::RewardSet::from_json(config.rewards);
+      const int64_t T = config.eval.max_new_tokens > 0 ? config.eval.max_new_tokens : config.sampling.max_new_tokens;
+      const grpo::EvalResult r = grpo::evaluate(policy, *tokenizer, data, rewards, config.eval, T,
+                                                eval_limit > 0 ? eval_limit : config.data.eval_limit,
+                                                config.eval.accuracy_reward);
+      std::cout << r.to_json().dump(2) << "\n";
+    } else if (*sample) {
+      const grpo::TrainConfig config = load(sample_args);
+      auto [model, tokenizer] = load_policy(config, sample_checkpoint);
+      grpo::apply_threads(config.threads);
+      grpo::Policy policy(model);
+      grpo::GroupSamplerConfig sc;
+      sc.group_size = count;
+      sc.generation = config.sampling.to_generation();
+      sc.generation.seed = config.seed;
+      if (temperature >= 0) sc.generation.temperature = temperature;
+      grpo::GroupSampler sampler(policy, tokenizer, sc);
+      grpo::PromptDatasetOptions opt;
+      opt.prompt_key = "prompt";
+      opt.template_text = config.data.template_text;
+      const auto data = grpo::PromptDataset::from_records({nlohmann::json{{"prompt", prompt}}}, opt);
+      const grpo::RolloutBatch batch = sampler.sample({data.get(0)});
+      for (const std::string& text : batch.completion_texts) std::cout << text << "\n";
+    }
+  } catch (const std::exception& e) {
+    std::cerr << "grpo: " << e.what() << "\n";
+    return 1;
+  }
+  return 0;
+}
