@@ -13,6 +13,7 @@
 #include <map>
 #include <mutex>
 #include <set>
+#include <sstream>
 #include <unistd.h>
 
 #include "grpo/error.h"
@@ -45,16 +46,25 @@ std::map<std::string, torch::Tensor> named_state(torch::nn::Module& module) {
 
 std::string shape_of(const torch::Tensor& t) { return c10::str(t.sizes()); }
 
+// Writes an archive through write_file_atomic. NB: LibTorch's file writer
+// throws from a destructor when a write fails (a full disk ends the process),
+// so the archive is serialized in memory and written by our own code.
+void save_archive(torch::serialize::OutputArchive& archive, const std::string& path, const std::string& what) {
+  std::ostringstream bytes;
+  try {
+    archive.save_to(bytes);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": cannot serialize " + what + ": " + e.what_without_backtrace());
+  }
+  write_file_atomic(path, bytes.str());
+}
+
 }  // namespace
 
 void save_weights(torch::nn::Module& module, const std::string& path) {
   torch::serialize::OutputArchive archive;
   for (const auto& [name, tensor] : named_state(module)) archive.write(name, tensor.detach().cpu(), /*is_buffer=*/true);
-  try {
-    archive.save_to(path);
-  } catch (const c10::Error& e) {
-    throw Error(path + ": cannot write weights: " + e.what_without_backtrace());
-  }
+  save_archive(archive, path, "the weights");
 }
 
 void load_weights(torch::nn::Module& module, const std::string& path) {
@@ -147,12 +157,7 @@ void write_checkpoint(const std::string& dir, const CheckpointContents& contents
     if (contents.optimizer) {
       torch::serialize::OutputArchive archive;
       contents.optimizer->save(archive);
-      const std::string path = (tmp / "optimizer.pt").string();
-      try {
-        archive.save_to(path);
-      } catch (const c10::Error& e) {
-        throw Error(path + ": cannot write the optimizer state: " + e.what_without_backtrace());
-      }
+      save_archive(archive, (tmp / "optimizer.pt").string(), "the optimizer state");
     }
     if (!contents.trainer_state.is_null()) {
       write_file_atomic((tmp / "trainer_state.json").string(), contents.trainer_state.dump(2) + "\n");

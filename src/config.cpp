@@ -493,11 +493,9 @@ void TrainConfig::validate() const {
     }
   }
 
+  // NB: whether there is a tokenizer to build (path, characters, or the one in
+  // model.init_from) is make_tokenizer's to say: a C++ caller may bring its own.
   require_one_of("tokenizer.type", tokenizer.type, {"char"});
-  // NB: a checkpoint carries its tokenizer, so only a fresh model needs one here.
-  if (tokenizer.path.empty() && model.init_from.empty())
-    require(!tokenizer.characters.empty(), "tokenizer.characters",
-            "non-empty when neither tokenizer.path nor model.init_from is set", tokenizer.characters);
 
   require(data.eval_limit >= 0, "data.eval_limit", ">= 0", data.eval_limit);
 

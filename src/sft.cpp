@@ -13,6 +13,7 @@
 #include "grpo/error.h"
 #include "grpo/metrics.h"
 #include "grpo/trainer.h"
+#include "optimizer.h"
 
 namespace grpo {
 
@@ -38,10 +39,7 @@ SFTTrainer::SFTTrainer(TrainConfig config, std::shared_ptr<CausalLM> model, std:
   }
   apply_threads(config_.threads);
   policy_ = std::make_unique<Policy>(std::move(model));
-  const OptimizerConfig& o = config_.sft.optimizer;
-  optimizer_ = std::make_unique<torch::optim::AdamW>(
-      policy_->model().module().parameters(),
-      torch::optim::AdamWOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).eps(o.eps).weight_decay(o.weight_decay));
+  optimizer_ = make_adamw(policy_->model().module().parameters(), config_.sft.optimizer);
 }
 
 SFTTrainer::~SFTTrainer() = default;
@@ -49,10 +47,7 @@ SFTTrainer::~SFTTrainer() = default;
 std::unique_ptr<SFTTrainer> SFTTrainer::from_config(const TrainConfig& config) {
   config.validate();
   if (config.sft.train.empty()) throw Error("sft.train: a JSONL file of prompt/completion pairs is required");
-  std::shared_ptr<const Tokenizer> tokenizer =
-      config.model.init_from.empty() || !config.tokenizer.path.empty() || !config.tokenizer.characters.empty()
-          ? std::shared_ptr<const Tokenizer>(make_tokenizer(config.tokenizer))
-          : std::shared_ptr<const Tokenizer>(load_tokenizer(config.model.init_from));
+  std::shared_ptr<const Tokenizer> tokenizer = make_tokenizer(config.tokenizer, config.model.init_from);
   auto model = make_model(config.model, *tokenizer, config.seed);
   PromptDatasetOptions opt;
   opt.prompt_key = config.sft.prompt_key;
@@ -108,17 +103,12 @@ nlohmann::json SFTTrainer::step() {
   const double tokens = completion_mask.sum().item<double>();
   const torch::Tensor loss = -logp.sum() / tokens;
   loss.backward();
-  const OptimizerConfig& o = config_.sft.optimizer;
-  const double lr = o.lr_at(step_, config_.sft.steps);
-  for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-  const double max_norm = o.max_grad_norm > 0 ? o.max_grad_norm : std::numeric_limits<double>::infinity();
-  const double norm = torch::nn::utils::clip_grad_norm_(policy_->model().module().parameters(), max_norm);
+  const double lr = config_.sft.optimizer.lr_at(step_, config_.sft.steps);
   const double loss_value = loss.item<double>();
-  if (!std::isfinite(norm) || !std::isfinite(loss_value)) {
-    throw Error("sft: step " + std::to_string(step_ + 1) + ": the loss or gradient is not finite (loss " +
-                std::to_string(loss_value) + "); training stopped");
+  if (!std::isfinite(loss_value)) {
+    throw Error("sft: step " + std::to_string(step_ + 1) + ": the loss is not finite; training stopped");
   }
-  optimizer_->step();
+  const double norm = optimizer_step(*optimizer_, config_.sft.optimizer, lr, "sft: step " + std::to_string(step_ + 1));
   ++step_;
   return {{"step", step_}, {"loss", loss_value}, {"learning_rate", lr}, {"grad_norm", norm}, {"tokens", tokens}};
 }

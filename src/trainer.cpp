@@ -21,6 +21,7 @@
 #include "grpo/models/transformer.h"
 #include "grpo/ops.h"
 #include "grpo/reference.h"
+#include "optimizer.h"
 
 namespace grpo {
 
@@ -115,11 +116,21 @@ double mean_of(const std::vector<double>& v) {
 
 // ---------------------------------------------------------------- building the parts
 
-std::shared_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& config) {
+std::shared_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& config, const std::string& checkpoint) {
   if (config.type != "char") throw Error("tokenizer.type: unknown tokenizer \"" + config.type + "\" (known: char)");
   if (!config.path.empty()) return std::make_shared<CharTokenizer>(CharTokenizer::load(config.path));
-  if (config.characters.empty()) throw Error("tokenizer: give either \"path\" or \"characters\"");
-  return std::make_shared<CharTokenizer>(CharTokenizer::from_texts({config.characters}));
+  if (!config.characters.empty()) return std::make_shared<CharTokenizer>(CharTokenizer::from_texts({config.characters}));
+  if (!checkpoint.empty()) return load_tokenizer(checkpoint);
+  throw Error("tokenizer: give either \"path\" or \"characters\", or start from a checkpoint that has tokenizer.json");
+}
+
+PromptDatasetOptions dataset_options(const DataConfig& data, uint64_t seed) {
+  PromptDatasetOptions opt;
+  opt.prompt_key = data.prompt_key;
+  opt.template_text = data.template_text;
+  opt.shuffle = data.shuffle;
+  opt.seed = seed;
+  return opt;
 }
 
 std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const Tokenizer& tokenizer, uint64_t seed) {
@@ -245,10 +256,7 @@ GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
   sc.mask_truncated_completions = config_.sampling.mask_truncated_completions;
   sampler_ = std::make_unique<GroupSampler>(*policy_, tokenizer_, sc);
 
-  const OptimizerConfig& o = config_.optimizer;
-  optimizer_ = std::make_unique<torch::optim::AdamW>(
-      policy_->model().module().parameters(),
-      torch::optim::AdamWOptions(o.lr).betas(std::make_tuple(o.beta1, o.beta2)).eps(o.eps).weight_decay(o.weight_decay));
+  optimizer_ = make_adamw(policy_->model().module().parameters(), config_.optimizer);
 }
 
 GRPOTrainer::~GRPOTrainer() = default;
@@ -256,17 +264,10 @@ GRPOTrainer::~GRPOTrainer() = default;
 std::unique_ptr<GRPOTrainer> GRPOTrainer::from_config(const TrainConfig& config) {
   config.validate();
   if (config.data.train.empty()) throw Error("data.train: a training JSONL file is required");
-  std::shared_ptr<const Tokenizer> tokenizer =
-      config.model.init_from.empty() || !config.tokenizer.path.empty() || !config.tokenizer.characters.empty()
-          ? std::shared_ptr<const Tokenizer>(make_tokenizer(config.tokenizer))
-          : std::shared_ptr<const Tokenizer>(load_tokenizer(config.model.init_from));
+  std::shared_ptr<const Tokenizer> tokenizer = make_tokenizer(config.tokenizer, config.model.init_from);
   auto model = make_model(config.model, *tokenizer, config.seed);
   RewardSet rewards = RewardSet::from_json(config.rewards);
-  PromptDatasetOptions opt;
-  opt.prompt_key = config.data.prompt_key;
-  opt.template_text = config.data.template_text;
-  opt.shuffle = config.data.shuffle;
-  opt.seed = config.seed;
+  const PromptDatasetOptions opt = dataset_options(config.data, config.seed);
   PromptDataset train = PromptDataset::from_jsonl(config.data.train, opt);
   std::optional<PromptDataset> eval;
   if (!config.data.eval.empty()) eval = PromptDataset::from_jsonl(config.data.eval, opt);
@@ -449,9 +450,6 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
   LogprobOptions po;
   po.temperature = config_.sampling.temperature;
   po.chunk_tokens = g.logprob_chunk_tokens;
-  const double max_norm = config_.optimizer.max_grad_norm > 0 ? config_.optimizer.max_grad_norm
-                                                               : std::numeric_limits<double>::infinity();
-  auto params = policy_->model().module().parameters();
 
   double tokens = 0, kl = 0, clip_low = 0, clip_high = 0, clip_region = 0, entropy = 0, entropy_tokens = 0;
   std::vector<double> losses, norms, lrs;
@@ -490,13 +488,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
         }
       }
       const double lr = config_.optimizer.lr_at(updates_, total_updates);
-      for (auto& group : optimizer_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
-      const double norm = torch::nn::utils::clip_grad_norm_(params, max_norm);
-      if (!std::isfinite(norm)) {
-        throw Error("GRPOTrainer: step " + std::to_string(step_ + 1) +
-                    ": the gradient norm is not finite; the update was skipped and training stopped");
-      }
-      optimizer_->step();
+      const double norm = optimizer_step(*optimizer_, config_.optimizer, lr, "GRPOTrainer: step " + std::to_string(step_ + 1));
       ++updates_;
       losses.push_back(update_loss);
       norms.push_back(norm);

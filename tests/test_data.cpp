@@ -12,30 +12,14 @@
 #include <random>
 #include <set>
 
+#include "test_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using grpo::PromptDataset;
 using grpo::PromptDatasetOptions;
 using nlohmann::json;
-
-// Runs `f` and returns the grpo::Error's message; fails the test when nothing or
-// something else is thrown.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const grpo::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected grpo::Error, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected grpo::Error, nothing was thrown";
-  return "";
-}
-
-#define EXPECT_HAS(message, part) EXPECT_NE((message).find(part), std::string::npos) << (message)
 
 // n records {"prompt": "q<i>", "id": i}.
 std::vector<json> numbered(int n) {

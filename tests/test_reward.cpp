@@ -15,6 +15,8 @@
 #include <thread>
 #include <vector>
 
+#include "test_util.h"
+
 namespace {
 
 using grpo::RewardRegistry;
@@ -29,16 +31,6 @@ std::vector<float> run(const json& spec, const std::vector<std::string>& complet
   std::vector<Sample> samples;
   for (const auto& c : completions) samples.push_back(Sample{"q", c, static_cast<int64_t>(c.size()), false, &record});
   return reward->score(samples);
-}
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const grpo::Error& e) {
-    return e.what();
-  }
-  return "(no grpo::Error)";
 }
 
 std::string adversarial_think() {

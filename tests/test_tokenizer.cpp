@@ -14,6 +14,8 @@
 #include <iterator>
 #include <random>
 
+#include "test_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
@@ -25,24 +27,6 @@ const std::string kR1Text = "<think>12+7=19</think><answer>19</answer>";
 CharTokenizer arithmetic_tokenizer() {
   return CharTokenizer::from_texts({"0123456789+-*/=() <>", "What is 12+7? Answer:\n"});
 }
-
-// Runs `f` and returns the grpo::Error's message; fails the test when nothing or
-// something else is thrown.
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const grpo::Error& e) {
-    return e.what();
-  } catch (const std::exception& e) {
-    ADD_FAILURE() << "expected grpo::Error, got another exception: " << e.what();
-    return "";
-  }
-  ADD_FAILURE() << "expected grpo::Error, nothing was thrown";
-  return "";
-}
-
-#define EXPECT_HAS(message, part) EXPECT_NE((message).find(part), std::string::npos) << (message)
 
 // A fresh directory under the system temp dir, removed after each test.
 class CharTokenizerFiles : public ::testing::Test {

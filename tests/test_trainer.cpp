@@ -17,33 +17,12 @@
 #include <fstream>
 #include <sys/resource.h>
 
+#include "test_util.h"
+
 namespace {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-// A fresh folder under the temp directory, removed when the test ends.
-struct TempDir {
-  fs::path path;
-  explicit TempDir(const std::string& name) {
-    path = fs::temp_directory_path() / ("grpo_trainer_" + name + "_" + std::to_string(::getpid()));
-    fs::remove_all(path);
-    fs::create_directories(path);
-  }
-  ~TempDir() { fs::remove_all(path); }
-  std::string operator/(const std::string& leaf) const { return (path / leaf).string(); }
-};
-
-template <class F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const grpo::Error& e) {
-    return e.what();
-  }
-  ADD_FAILURE() << "no grpo::Error was thrown";
-  return "";
-}
 
 // A trivial task: prompts of "a"s and "b"s; the reward is the fraction of 'a' in the completion.
 constexpr const char* kChars = "ab";
@@ -319,6 +298,9 @@ TEST(Trainer, BadSetupsAreNamed) {
             std::string::npos);
   c = tiny_config(dir.path.string());
   EXPECT_NE(error_of([&] { grpo::GRPOTrainer::from_config(c); }).find("data.train"), std::string::npos);
+  c.tokenizer.characters = "";
+  EXPECT_HAS(error_of([&] { grpo::make_tokenizer(c.tokenizer); }), "tokenizer: give either \"path\" or \"characters\"");
+  EXPECT_HAS(error_of([&] { grpo::make_tokenizer(c.tokenizer, dir / "no_checkpoint"); }), "tokenizer.json");
   auto trainer = tiny_trainer(tiny_config(dir.path.string()));
   grpo::TrainConfig no_eval = tiny_config(dir.path.string());
   grpo::GRPOTrainer without_eval(no_eval, model, tokenizer, a_fraction_reward(), tiny_prompts());

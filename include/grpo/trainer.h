@@ -43,9 +43,12 @@ struct EvalResult {
   nlohmann::json to_json() const;
 };
 
-// The tokenizer a config asks for (a CharTokenizer file, or one built from its
-// characters with the default special tokens).
-std::shared_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& config);
+// The tokenizer a config asks for: a CharTokenizer file, or one built from its
+// characters with the default special tokens; with neither, the one saved in
+// `checkpoint` (e.g. model.init_from). grpo::Error when there is none.
+std::shared_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& config, const std::string& checkpoint = "");
+// PromptDataset options from the data section, shuffled with `seed`.
+PromptDatasetOptions dataset_options(const DataConfig& data, uint64_t seed);
 // The model a config asks for: loaded from model.init_from, or a fresh
 // TransformerLM (vocab_size 0 = the tokenizer's), in model.dtype. Seeds
 // LibTorch's generator with `seed` before initializing a fresh model.

@@ -3,6 +3,7 @@
 //   grpo sft    --config FILE [--set ...]
 //   grpo eval   --config FILE [--checkpoint DIR] [--limit N] [--set ...]
 //   grpo sample --config FILE [--checkpoint DIR] --prompt TEXT [-n N] [--temperature T] [--set ...]
+//   grpo config [--config FILE] [--set ...]      prints the resolved config, every default filled in
 // Exit status: 0 on success, 1 on a run-time error (bad config, data,
 // checkpoint), 2 on a usage error (from CLI11).
 #include <grpo/checkpoint.h>
@@ -43,11 +44,7 @@ std::pair<std::shared_ptr<grpo::CausalLM>, std::shared_ptr<const grpo::Tokenizer
   if (dir.empty()) {
     throw grpo::Error("no model to use: give --checkpoint DIR or model.init_from in the config");
   }
-  std::shared_ptr<const grpo::Tokenizer> tokenizer =
-      !config.tokenizer.path.empty() || !config.tokenizer.characters.empty()
-          ? std::shared_ptr<const grpo::Tokenizer>(grpo::make_tokenizer(config.tokenizer))
-          : std::shared_ptr<const grpo::Tokenizer>(grpo::load_tokenizer(dir));
-  return {grpo::load_model(dir), tokenizer};
+  return {grpo::load_model(dir), grpo::make_tokenizer(config.tokenizer, dir)};
 }
 
 }  // namespace
@@ -83,10 +80,25 @@ int main(int argc, char** argv) {
   sample->add_option("-t,--temperature", temperature, "sampling temperature, 0 = greedy (default: sampling.temperature)")
       ->check(CLI::NonNegativeNumber);
 
+  CLI::App* show = app.add_subcommand("config", "print the resolved config (defaults, file, overrides) as JSON");
+  Common show_args;
+  show->add_option("-c,--config", show_args.config, "a JSON config file (default: none, only the defaults)")
+      ->check(CLI::ExistingFile);
+  show->add_option("-s,--set", show_args.overrides, "override a config value, key.path=value (repeatable)");
+
   CLI11_PARSE(app, argc, argv);
 
   try {
-    if (*train) {
+    if (*show) {
+      nlohmann::json j = grpo::TrainConfig().to_json();
+      if (!show_args.config.empty()) {
+        j = grpo::load_config(show_args.config, show_args.overrides).to_json();
+      } else {
+        for (const std::string& o : show_args.overrides) grpo::apply_override(j, o);
+        j = grpo::TrainConfig::from_json(j).to_json();
+      }
+      std::cout << j.dump(2) << "\n";
+    } else if (*train) {
       const nlohmann::json report = grpo::GRPOTrainer::from_config(load(train_args))->train();
       std::cout << report.dump(2) << "\n";
     } else if (*sft) {
@@ -98,10 +110,7 @@ int main(int argc, char** argv) {
       auto [model, tokenizer] = load_policy(config, eval_checkpoint);
       grpo::apply_threads(config.threads);
       grpo::Policy policy(model);
-      grpo::PromptDatasetOptions opt;
-      opt.prompt_key = config.data.prompt_key;
-      opt.template_text = config.data.template_text;
-      const auto data = grpo::PromptDataset::from_jsonl(config.data.eval, opt);
+      const auto data = grpo::PromptDataset::from_jsonl(config.data.eval, grpo::dataset_options(config.data, config.seed));
       const auto rewards = grpo::RewardSet::from_json(config.rewards);
       const int64_t T = config.eval.max_new_tokens > 0 ? config.eval.max_new_tokens : config.sampling.max_new_tokens;
       const grpo::EvalResult r = grpo::evaluate(policy, *tokenizer, data, rewards, config.eval, T,
@@ -119,9 +128,8 @@ int main(int argc, char** argv) {
       sc.generation.seed = config.seed;
       if (temperature >= 0) sc.generation.temperature = temperature;
       grpo::GroupSampler sampler(policy, tokenizer, sc);
-      grpo::PromptDatasetOptions opt;
+      grpo::PromptDatasetOptions opt = grpo::dataset_options(config.data, config.seed);
       opt.prompt_key = "prompt";
-      opt.template_text = config.data.template_text;
       const auto data = grpo::PromptDataset::from_records({nlohmann::json{{"prompt", prompt}}}, opt);
       const grpo::RolloutBatch batch = sampler.sample({data.get(0)});
       for (const std::string& text : batch.completion_texts) std::cout << text << "\n";
