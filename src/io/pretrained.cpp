@@ -1,0 +1,135 @@
+// Hugging Face folders: config.json mapped onto TransformerConfig by
+// architecture, weights matched by name through the safetensors reader.
+#include "grpo/io/pretrained.h"
+
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+#include <set>
+
+#include "grpo/error.h"
+#include "grpo/io/safetensors.h"
+#include "grpo/metrics.h"
+
+namespace grpo {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+bool ends_with(const std::string& s, const std::string& suffix) {
+  return s.size() >= suffix.size() && s.compare(s.size() - suffix.size(), suffix.size(), suffix) == 0;
+}
+
+std::string dtype_name(c10::ScalarType t) {
+  switch (t) {
+    case c10::ScalarType::Float: return "float32";
+    case c10::ScalarType::BFloat16: return "bfloat16";
+    case c10::ScalarType::Half: return "float16";
+    case c10::ScalarType::Double: return "float64";
+    default: throw Error(std::string("save_pretrained: unsupported dtype ") + c10::toString(t));
+  }
+}
+
+}  // namespace
+
+TransformerConfig config_from_pretrained(const nlohmann::json& config, const std::string& where) {
+  if (!config.is_object()) throw Error(where + ": expected a JSON object");
+  std::string arch;
+  if (config.contains("architectures")) {
+    const auto& a = config["architectures"];
+    if (!a.is_array() || a.size() != 1 || !a[0].is_string()) {
+      throw Error(where + ": \"architectures\" must be a list of one name, got " + a.dump());
+    }
+    arch = a[0].get<std::string>();
+  } else if (config.contains("model_type") && config["model_type"].is_string()) {
+    const std::string type = config["model_type"].get<std::string>();
+    arch = type == "llama" ? "LlamaForCausalLM" : type == "qwen2" ? "Qwen2ForCausalLM"
+         : type == "mistral" ? "MistralForCausalLM" : type;
+  }
+  if (arch != "LlamaForCausalLM" && arch != "Qwen2ForCausalLM" && arch != "MistralForCausalLM") {
+    throw Error(where + ": architecture \"" + arch +
+                "\" is not supported (known: LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM)");
+  }
+  nlohmann::json j = config;
+  if (!j.contains("rms_norm_eps")) j["rms_norm_eps"] = 1e-6;  // transformers' default for all three
+  // NB: Qwen2's sliding-window keys are off unless use_sliding_window is true, which from_json rejects.
+  if (arch == "Qwen2ForCausalLM") j.erase("sliding_window");
+  TransformerConfig c;
+  try {
+    if (arch == "Qwen2ForCausalLM") j["attention_bias"] = true;  // Qwen2 has q/k/v biases and no key for them
+    c = TransformerConfig::from_json(j, /*strict=*/false);
+  } catch (const Error& e) {
+    throw Error(where + ": " + e.what());
+  }
+  if (arch == "MistralForCausalLM" && j.contains("sliding_window") && j["sliding_window"].is_number_integer()) {
+    c.max_position_embeddings = std::min<int64_t>(c.max_position_embeddings, j["sliding_window"].get<int64_t>());
+  }
+  return c;
+}
+
+std::shared_ptr<TransformerLM> load_pretrained(const std::string& dir, c10::ScalarType dtype) {
+  const fs::path config_path = fs::path(dir) / "config.json";
+  std::ifstream in(config_path);
+  if (!in) throw Error(config_path.string() + ": cannot open (is " + dir + " a Hugging Face model folder?)");
+  nlohmann::json config;
+  try {
+    config = nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(config_path.string() + ": not valid JSON: " + e.what());
+  }
+  const TransformerConfig c = config_from_pretrained(config, config_path.string());
+  const std::map<std::string, torch::Tensor> weights = load_safetensors(dir);
+
+  auto model = std::make_shared<TransformerLM>(c);
+  model->to(dtype);
+  const auto params = model->named_parameters();
+  std::vector<std::string> problems;
+  for (const auto& [name, t] : weights) {
+    if (ends_with(name, "rotary_emb.inv_freq")) continue;            // recomputed from rope_theta
+    if (name == "lm_head.weight" && c.tie_word_embeddings) continue;  // the embedding serves as the head
+    const torch::Tensor* p = params.find(name);
+    if (p == nullptr) {
+      problems.push_back("unexpected tensor '" + name + "' " + c10::str(t.sizes()));
+    } else if (!t.sizes().equals(p->sizes())) {
+      problems.push_back("tensor '" + name + "' has shape " + c10::str(t.sizes()) + ", the config implies " +
+                         c10::str(p->sizes()));
+    }
+  }
+  for (const auto& p : params) {
+    if (!weights.count(p.key())) problems.push_back("missing tensor '" + p.key() + "' " + c10::str(p.value().sizes()));
+  }
+  if (!problems.empty()) {
+    std::string msg = dir + ": the weights do not fit config.json:";
+    for (const std::string& p : problems) msg += "\n  " + p;
+    throw Error(msg);
+  }
+  torch::NoGradGuard no_grad;
+  for (auto& p : params) p.value().copy_(weights.at(p.key()));
+  return model;
+}
+
+void save_pretrained(const TransformerLM& model, const std::string& dir, c10::optional<c10::ScalarType> dtype,
+                     int64_t max_shard_bytes) {
+  const auto params = model.named_parameters();
+  const c10::ScalarType type = dtype ? *dtype : params.begin()->value().scalar_type();
+  const TransformerConfig& c = model.config();
+  nlohmann::json config = c.to_json();
+  const bool qwen2 = c.attention_bias;
+  config["architectures"] = {qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"};
+  config["model_type"] = qwen2 ? "qwen2" : "llama";
+  config["hidden_act"] = "silu";
+  config["torch_dtype"] = dtype_name(type);
+  if (qwen2) config.erase("attention_bias");
+
+  std::map<std::string, torch::Tensor> tensors;
+  for (const auto& p : params) tensors[p.key()] = p.value().detach().to(torch::kCPU, type);
+  std::error_code ec;
+  fs::create_directories(dir, ec);
+  if (ec) throw Error(dir + ": cannot create the folder (" + ec.message() + ")");
+  save_safetensors_sharded(dir, tensors, max_shard_bytes);
+  write_file_atomic((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
+}
+
+}  // namespace grpo
