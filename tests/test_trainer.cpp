@@ -258,6 +258,24 @@ TEST(Trainer, FailedCheckpointWriteKeepsThePreviousOne) {
   EXPECT_EQ(again->global_step(), 1);
 }
 
+// keep_last prunes old checkpoints; a folder left half-written (no trainer
+// state) or with another name is never taken for the latest one.
+TEST(Trainer, CheckpointsArePrunedAndIncompleteOnesIgnored) {
+  TempDir dir("prune");
+  grpo::TrainConfig c = tiny_config(dir.path.string());
+  c.grpo.steps = 4;
+  c.checkpoint.save_every = 1;
+  c.checkpoint.keep_last = 2;
+  tiny_trainer(c)->train();
+  const std::vector<std::string> kept = grpo::list_checkpoints(dir.path.string());
+  EXPECT_EQ(kept, (std::vector<std::string>{grpo::checkpoint_dir(dir.path.string(), 3),
+                                            grpo::checkpoint_dir(dir.path.string(), 4)}));
+  fs::create_directories(dir / "checkpoint-9");  // as a crash mid-write would leave it, were it not for the rename
+  fs::copy_file(dir / "checkpoint-4/model.pt", dir / "checkpoint-9/model.pt");
+  fs::create_directories(dir / "checkpoint-x");
+  EXPECT_EQ(grpo::latest_checkpoint(dir.path.string()), grpo::checkpoint_dir(dir.path.string(), 4));
+}
+
 TEST(Trainer, LoadWeightsListsEveryMismatch) {
   TempDir dir("mismatch");
   grpo::TransformerConfig small;
