@@ -12,29 +12,19 @@
 #include <fstream>
 #include <map>
 #include <mutex>
-#include <set>
 #include <sstream>
 #include <unistd.h>
 
 #include "grpo/error.h"
 #include "grpo/metrics.h"
 #include "grpo/models/transformer.h"
+#include "weights.h"
 
 namespace grpo {
 
 namespace fs = std::filesystem;
 
 namespace {
-
-nlohmann::json read_json_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path + ": cannot open (missing?)");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path + ": not valid JSON: " + e.what());
-  }
-}
 
 // Every parameter and buffer by its dotted name.
 std::map<std::string, torch::Tensor> named_state(torch::nn::Module& module) {
@@ -61,6 +51,41 @@ void save_archive(torch::serialize::OutputArchive& archive, const std::string& p
 
 }  // namespace
 
+nlohmann::json read_json_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path + ": cannot open (missing?)");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(path + ": not valid JSON: " + e.what());
+  }
+}
+
+void copy_weights(const std::map<std::string, torch::Tensor>& target, const std::map<std::string, torch::Tensor>& source,
+                  const std::string& where, const std::string& against, const std::string& expects,
+                  const std::function<bool(const std::string&)>& ignore) {
+  std::vector<std::string> problems;
+  for (const auto& [name, t] : source) {
+    if (ignore && ignore(name)) continue;
+    auto it = target.find(name);
+    if (it == target.end()) {
+      problems.push_back("unexpected tensor '" + name + "' " + shape_of(t));
+    } else if (!t.sizes().equals(it->second.sizes())) {
+      problems.push_back("tensor '" + name + "' has shape " + shape_of(t) + ", " + expects + " " + shape_of(it->second));
+    }
+  }
+  for (const auto& [name, t] : target) {
+    if (!source.count(name)) problems.push_back("missing tensor '" + name + "' " + shape_of(t));
+  }
+  if (!problems.empty()) {
+    std::string msg = where + ": the weights do not fit " + against + ":";
+    for (const std::string& p : problems) msg += "\n  " + p;
+    throw Error(msg);
+  }
+  torch::NoGradGuard no_grad;
+  for (const auto& [name, t] : target) t.copy_(source.at(name));
+}
+
 void save_weights(torch::nn::Module& module, const std::string& path) {
   torch::serialize::OutputArchive archive;
   for (const auto& [name, tensor] : named_state(module)) archive.write(name, tensor.detach().cpu(), /*is_buffer=*/true);
@@ -74,34 +99,12 @@ void load_weights(torch::nn::Module& module, const std::string& path) {
   } catch (const c10::Error& e) {
     throw Error(path + ": cannot read weights: " + e.what_without_backtrace());
   }
-  const std::map<std::string, torch::Tensor> expected = named_state(module);
-  std::map<std::string, torch::Tensor> found;  // present with the right shape
-  std::vector<std::string> problems;
-  std::set<std::string> seen;
+  std::map<std::string, torch::Tensor> found;
   for (const std::string& key : archive.keys()) {
     torch::Tensor t;
-    if (!archive.try_read(key, t)) continue;  // a nested module entry, not a tensor
-    seen.insert(key);
-    auto it = expected.find(key);
-    if (it == expected.end()) {
-      problems.push_back("unexpected tensor '" + key + "' " + shape_of(t));
-    } else if (!t.sizes().equals(it->second.sizes())) {
-      problems.push_back("tensor '" + key + "' has shape " + shape_of(t) + ", the model expects " +
-                         shape_of(it->second));
-    } else {
-      found[key] = t;
-    }
+    if (archive.try_read(key, t)) found[key] = t;  // NB: other keys are nested module entries, not tensors
   }
-  for (const auto& [name, tensor] : expected) {
-    if (!seen.count(name)) problems.push_back("missing tensor '" + name + "' " + shape_of(tensor));
-  }
-  if (!problems.empty()) {
-    std::string msg = path + ": the weights do not fit the model:";
-    for (const std::string& p : problems) msg += "\n  " + p;
-    throw Error(msg);
-  }
-  torch::NoGradGuard no_grad;
-  for (const auto& [name, tensor] : expected) tensor.copy_(found.at(name));
+  copy_weights(named_state(module), found, path, "the model", "the model expects");
 }
 
 std::shared_ptr<CausalLM> load_model(const std::string& dir) {

@@ -8,33 +8,16 @@
 #include <filesystem>
 #include <fstream>
 #include <iterator>
-#include <random>
 #include <utility>
 
 #include "grpo/error.h"
+#include "random.h"
 
 namespace grpo {
 
 namespace {
 
 namespace fs = std::filesystem;
-
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
-// A uniform integer in [0, n) by rejection, so no value is favoured.
-uint64_t uniform_below(std::mt19937_64& rng, uint64_t n) {
-  const uint64_t limit = UINT64_MAX - UINT64_MAX % n;
-  uint64_t x;
-  do {
-    x = rng();
-  } while (x >= limit);
-  return x % n;
-}
 
 bool is_blank(const std::string& line) {
   return line.find_first_not_of(" \t\r\n\f\v") == std::string::npos;
@@ -219,16 +202,9 @@ std::vector<int64_t> PromptDataset::epoch_order(int64_t epoch) const {
   if (epoch < 0) {
     throw Error("prompt dataset: epoch must be >= 0, got " + std::to_string(epoch));
   }
+  if (options_.shuffle) return shuffled_indices(size(), splitmix64(options_.seed ^ splitmix64(static_cast<uint64_t>(epoch))));
   std::vector<int64_t> order(records_.size());
-  for (int64_t i = 0; i < size(); ++i) {
-    order[i] = i;
-  }
-  if (options_.shuffle) {
-    std::mt19937_64 rng(splitmix64(options_.seed ^ splitmix64(static_cast<uint64_t>(epoch))));
-    for (int64_t i = size() - 1; i > 0; --i) {
-      std::swap(order[i], order[uniform_below(rng, static_cast<uint64_t>(i) + 1)]);
-    }
-  }
+  for (int64_t i = 0; i < size(); ++i) order[i] = i;
   return order;
 }
 

@@ -13,7 +13,6 @@
 #include <cmath>
 #include <filesystem>
 #include <numeric>
-#include <random>
 
 #include "grpo/checkpoint.h"
 #include "grpo/error.h"
@@ -22,6 +21,7 @@
 #include "grpo/ops.h"
 #include "grpo/reference.h"
 #include "optimizer.h"
+#include "random.h"
 
 namespace grpo {
 
@@ -35,31 +35,9 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-uint64_t splitmix64(uint64_t x) {
-  x += 0x9E3779B97F4A7C15ull;
-  x = (x ^ (x >> 30)) * 0xBF58476D1CE4E5B9ull;
-  x = (x ^ (x >> 27)) * 0x94D049BB133111EBull;
-  return x ^ (x >> 31);
-}
-
 // A seed for one purpose of one step: the same (seed, step, purpose) always gives the same number.
 uint64_t derive_seed(uint64_t seed, int64_t step, uint64_t purpose) {
   return splitmix64(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(step))) + purpose);
-}
-
-// A permutation of 0..n-1 from `seed` (our own Fisher-Yates: the same with every standard library).
-std::vector<int64_t> permutation(int64_t n, uint64_t seed) {
-  std::vector<int64_t> order(static_cast<size_t>(n));
-  for (int64_t i = 0; i < n; ++i) order[static_cast<size_t>(i)] = i;
-  std::mt19937_64 rng(seed);
-  for (int64_t i = n - 1; i > 0; --i) {
-    const uint64_t bound = static_cast<uint64_t>(i) + 1;
-    const uint64_t limit = UINT64_MAX - UINT64_MAX % bound;
-    uint64_t x;
-    do x = rng(); while (x >= limit);
-    std::swap(order[static_cast<size_t>(i)], order[static_cast<size_t>(x % bound)]);
-  }
-  return order;
 }
 
 // The columns of a (n, L) mask that hold any token, as (first, count): for
@@ -454,7 +432,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
   double tokens = 0, kl = 0, clip_low = 0, clip_high = 0, clip_region = 0, entropy = 0, entropy_tokens = 0;
   std::vector<double> losses, norms, lrs;
   for (int64_t it = 0; it < g.num_iterations; ++it) {
-    const std::vector<int64_t> order = permutation(N, derive_seed(config_.seed, step_, 2000 + it));
+    const std::vector<int64_t> order = shuffled_indices(N, derive_seed(config_.seed, step_, 2000 + it));
     const torch::Tensor order_t = torch::tensor(order, torch::kLong);
     for (int64_t u = 0; u < g.mini_batches; ++u) {
       const torch::Tensor rows = order_t.narrow(0, u * mini, mini);

@@ -5,12 +5,11 @@
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <fstream>
-#include <set>
 
 #include "grpo/error.h"
 #include "grpo/io/safetensors.h"
 #include "grpo/metrics.h"
+#include "weights.h"
 
 namespace grpo {
 
@@ -70,43 +69,18 @@ TransformerConfig config_from_pretrained(const nlohmann::json& config, const std
 }
 
 std::shared_ptr<TransformerLM> load_pretrained(const std::string& dir, c10::ScalarType dtype) {
-  const fs::path config_path = fs::path(dir) / "config.json";
-  std::ifstream in(config_path);
-  if (!in) throw Error(config_path.string() + ": cannot open (is " + dir + " a Hugging Face model folder?)");
-  nlohmann::json config;
-  try {
-    config = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(config_path.string() + ": not valid JSON: " + e.what());
-  }
-  const TransformerConfig c = config_from_pretrained(config, config_path.string());
+  const std::string config_path = (fs::path(dir) / "config.json").string();
+  const TransformerConfig c = config_from_pretrained(read_json_file(config_path), config_path);
   const std::map<std::string, torch::Tensor> weights = load_safetensors(dir);
 
   auto model = std::make_shared<TransformerLM>(c);
   model->to(dtype);
-  const auto params = model->named_parameters();
-  std::vector<std::string> problems;
-  for (const auto& [name, t] : weights) {
-    if (ends_with(name, "rotary_emb.inv_freq")) continue;            // recomputed from rope_theta
-    if (name == "lm_head.weight" && c.tie_word_embeddings) continue;  // the embedding serves as the head
-    const torch::Tensor* p = params.find(name);
-    if (p == nullptr) {
-      problems.push_back("unexpected tensor '" + name + "' " + c10::str(t.sizes()));
-    } else if (!t.sizes().equals(p->sizes())) {
-      problems.push_back("tensor '" + name + "' has shape " + c10::str(t.sizes()) + ", the config implies " +
-                         c10::str(p->sizes()));
-    }
-  }
-  for (const auto& p : params) {
-    if (!weights.count(p.key())) problems.push_back("missing tensor '" + p.key() + "' " + c10::str(p.value().sizes()));
-  }
-  if (!problems.empty()) {
-    std::string msg = dir + ": the weights do not fit config.json:";
-    for (const std::string& p : problems) msg += "\n  " + p;
-    throw Error(msg);
-  }
-  torch::NoGradGuard no_grad;
-  for (auto& p : params) p.value().copy_(weights.at(p.key()));
+  std::map<std::string, torch::Tensor> params;
+  for (const auto& p : model->named_parameters()) params[p.key()] = p.value();
+  copy_weights(params, weights, dir, "config.json", "the config implies", [&](const std::string& name) {
+    return ends_with(name, "rotary_emb.inv_freq")                    // recomputed from rope_theta
+           || (name == "lm_head.weight" && c.tie_word_embeddings);  // the embedding serves as the head
+  });
   return model;
 }
 
