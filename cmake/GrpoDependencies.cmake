@@ -10,6 +10,10 @@ find_package(spdlog REQUIRED)
 # PCRE2 (linked privately) runs the "regex" reward with match and depth limits.
 find_package(PkgConfig REQUIRED)
 pkg_check_modules(PCRE2 REQUIRED IMPORTED_TARGET libpcre2-8)
+# SentencePiece (linked privately) reads tokenizer.model files; ICU's NFC
+# normalizer serves Hugging Face tokenizers that ask for it (Qwen2).
+pkg_check_modules(SENTENCEPIECE REQUIRED IMPORTED_TARGET sentencepiece)
+pkg_check_modules(ICU_UC REQUIRED IMPORTED_TARGET icu-uc)
 # OpenMP makes at::parallel_for in the library's CPU loops use threads (its
 # OpenMP backend is inline in the ATen headers) and enables `omp simd`.
 find_package(OpenMP COMPONENTS CXX)

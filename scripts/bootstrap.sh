@@ -9,7 +9,9 @@ packages=(
   libopenblas0-pthread    # LibTorch's BLAS: without it Debian falls back to the slow reference BLAS
   python3-torch           # lets the tests load libgrpo.so from Python
   libeigen3-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
-  libpcre2-dev            # the "regex" reward
+  libpcre2-dev            # the "regex" reward and tokenizer.json pre-tokenizers
+  libsentencepiece-dev    # tokenizer.model files
+  libicu-dev              # NFC for tokenizer.json normalizers
   libgtest-dev libgmock-dev libcli11-dev libbenchmark-dev
 )
 

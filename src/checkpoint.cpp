@@ -16,7 +16,10 @@
 #include <unistd.h>
 
 #include "grpo/error.h"
+#include "grpo/hf_tokenizer.h"
+#include "grpo/io/pretrained.h"
 #include "grpo/metrics.h"
+#include "grpo/sp_tokenizer.h"
 #include "grpo/models/transformer.h"
 #include "weights.h"
 
@@ -107,7 +110,16 @@ void load_weights(torch::nn::Module& module, const std::string& path) {
   copy_weights(named_state(module), found, path, "the model", "the model expects");
 }
 
+bool is_pretrained_folder(const std::string& dir) {
+  const fs::path config = fs::path(dir) / "config.json";
+  std::error_code ec;
+  if (fs::exists(fs::path(dir) / "model.json", ec) || !fs::exists(config, ec)) return false;
+  const nlohmann::json j = read_json_file(config.string());
+  return j.is_object() && j.contains("model_type");
+}
+
 std::shared_ptr<CausalLM> load_model(const std::string& dir) {
+  if (is_pretrained_folder(dir)) return load_pretrained(dir);
   const std::string spec_path = (fs::path(dir) / "model.json").string();
   const nlohmann::json spec = read_json_file(spec_path);
   const std::string type = spec.value("type", std::string());
@@ -130,8 +142,19 @@ std::shared_ptr<CausalLM> load_model(const std::string& dir) {
   return model;
 }
 
-std::shared_ptr<CharTokenizer> load_tokenizer(const std::string& dir) {
-  return std::make_shared<CharTokenizer>(CharTokenizer::load((fs::path(dir) / "tokenizer.json").string()));
+std::shared_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
+  std::error_code ec;
+  const fs::path model = fs::path(dir) / "tokenizer.model";
+  const fs::path json = fs::path(dir) / "tokenizer.json";
+  if (fs::exists(model, ec)) return std::make_shared<SentencePieceTokenizer>(SentencePieceTokenizer::load(model.string()));
+  if (fs::exists(json, ec)) {
+    const nlohmann::json j = read_json_file(json.string());
+    if (j.is_object() && j.value("type", nlohmann::json()) == "char") {
+      return std::make_shared<CharTokenizer>(CharTokenizer::load(json.string()));
+    }
+    return std::make_shared<HFTokenizer>(HFTokenizer::load_dir(dir));
+  }
+  throw Error(dir + ": no tokenizer here (looked for tokenizer.model and tokenizer.json)");
 }
 
 void write_checkpoint(const std::string& dir, const CheckpointContents& contents) {
@@ -153,9 +176,7 @@ void write_checkpoint(const std::string& dir, const CheckpointContents& contents
     }
     write_file_atomic((tmp / "model.json").string(), spec.dump(2) + "\n");
     save_weights(contents.model->module(), (tmp / "model.pt").string());
-    if (auto* chars = dynamic_cast<const CharTokenizer*>(contents.tokenizer)) {
-      chars->save((tmp / "tokenizer.json").string());
-    }
+    if (contents.tokenizer) contents.tokenizer->save_to(tmp.string());
     if (contents.reference) save_weights(contents.reference->module(), (tmp / "reference.pt").string());
     if (contents.optimizer) {
       torch::serialize::OutputArchive archive;

@@ -67,6 +67,8 @@ void fields(V& v, DataConfig& c) {
   v("template", c.template_text);
   v("shuffle", c.shuffle);
   v("eval_limit", c.eval_limit);
+  v("chat_template", c.chat_template);
+  v("system_prompt", c.system_prompt);
 }
 
 template <class V>
@@ -77,6 +79,7 @@ void fields(V& v, SamplingConfig& c) {
   v("top_p", c.top_p);
   v("min_p", c.min_p);
   v("mask_truncated_completions", c.mask_truncated_completions);
+  v("stop_tokens", c.stop_tokens);
 }
 
 template <class V>
@@ -145,6 +148,7 @@ void fields(V& v, CheckpointConfig& c) {
   v("save_every", c.save_every);
   v("keep_last", c.keep_last);
   v("resume", c.resume);
+  v("save_pretrained", c.save_pretrained);
 }
 
 template <class V>
@@ -214,6 +218,16 @@ void read(const json& v, const std::string& path, bool& out) {
 void read(const json& v, const std::string& path, std::string& out) {
   if (!v.is_string()) type_error(path, "a string", v);
   out = v.get<std::string>();
+}
+
+void read(const json& v, const std::string& path, std::vector<std::string>& out) {
+  if (!v.is_array()) type_error(path, "an array of strings", v);
+  std::vector<std::string> items;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (!v[i].is_string()) type_error(path + "[" + std::to_string(i) + "]", "a string", v[i]);
+    items.push_back(v[i].get<std::string>());
+  }
+  out = std::move(items);
 }
 
 // Kept as it is; RewardSet::from_json checks what is inside.
@@ -482,6 +496,9 @@ void TrainConfig::validate() const {
   require(threads >= 0, "threads", ">= 0", threads);
 
   require_one_of("model.dtype", model.dtype, {"float32", "bfloat16", "float64"});
+  if (!checkpoint.save_pretrained.empty()) {
+    require_one_of("checkpoint.save_pretrained", checkpoint.save_pretrained, {"float32", "bfloat16", "float16"});
+  }
   {
     // vocab_size 0 is "the tokenizer's": check the rest with a stand-in.
     TransformerConfig c = model.config;
@@ -495,7 +512,7 @@ void TrainConfig::validate() const {
 
   // NB: whether there is a tokenizer to build (path, characters, or the one in
   // model.init_from) is make_tokenizer's to say: a C++ caller may bring its own.
-  require_one_of("tokenizer.type", tokenizer.type, {"char"});
+  require_one_of("tokenizer.type", tokenizer.type, {"auto", "char", "sentencepiece", "hf"});
 
   require(data.eval_limit >= 0, "data.eval_limit", ">= 0", data.eval_limit);
 

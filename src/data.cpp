@@ -92,6 +92,15 @@ PromptDataset::PromptDataset(std::vector<nlohmann::json> records, std::vector<in
     pieces_.push_back({is_field, std::move(text)});
   }
   const std::string source = path_.empty() ? "prompt dataset" : "prompt dataset " + path_;
+  if (!options_.chat_template.empty()) {
+    try {
+      chat_ = std::make_shared<const ChatTemplate>(ChatTemplate::by_name(options_.chat_template));
+    } catch (const Error& e) {
+      throw Error(source + ": chat template: " + e.what());
+    }
+  } else if (!options_.system_prompt.empty()) {
+    throw Error(source + ": a system prompt needs a chat template");
+  }
   if (records_.empty()) {
     throw Error(source + ": no records");
   }
@@ -190,7 +199,11 @@ std::string PromptDataset::render(const nlohmann::json& record) const {
     }
     out += it->is_string() ? it->get_ref<const std::string&>() : it->dump();
   }
-  return out;
+  if (!chat_) return out;
+  std::vector<ChatMessage> messages;
+  if (!options_.system_prompt.empty()) messages.push_back({"system", options_.system_prompt});
+  messages.push_back({"user", std::move(out)});
+  return chat_->apply(messages, /*add_generation_prompt=*/true);
 }
 
 PromptRecord PromptDataset::get(int64_t i) const {

@@ -31,7 +31,7 @@ RolloutBatch GroupSampler::sample(const std::vector<PromptRecord>& prompts, uint
   ids.reserve(prompts.size());
   for (size_t p = 0; p < prompts.size(); ++p) {
     if (prompts[p].prompt.empty()) throw Error("GroupSampler::sample: prompt " + std::to_string(p) + " is empty");
-    ids.push_back(tokenizer_->encode(prompts[p].prompt));
+    ids.push_back(tokenizer_->encode_prompt(prompts[p].prompt));
   }
   GenerationConfig generation = config_.generation;
   generation.seed = seed;

@@ -65,7 +65,7 @@ nlohmann::json SFTTrainer::step() {
   std::vector<std::vector<int64_t>> prompts, completions;
   size_t Lp = 0, T = 0;
   for (const PromptRecord& r : batch) {
-    prompts.push_back(tokenizer_->encode(r.prompt));
+    prompts.push_back(tokenizer_->encode_prompt(r.prompt));
     completions.push_back(tokenizer_->encode(r.fields.at(config_.sft.completion_key).get<std::string>()));
     completions.back().push_back(tokenizer_->eos_id());
     Lp = std::max(Lp, prompts.back().size());

@@ -168,6 +168,26 @@ std::vector<std::vector<int64_t>> Tokenizer::encode_batch(const std::vector<std:
   return out;
 }
 
+std::vector<int64_t> Tokenizer::encode_prompt(const std::string& text) const {
+  std::vector<int64_t> ids;
+  if (const auto bos = bos_id()) ids.push_back(*bos);
+  std::vector<int64_t> body = encode(text);
+  ids.insert(ids.end(), body.begin(), body.end());
+  return ids;
+}
+
+bool Tokenizer::save_to(const std::string& /*dir*/) const { return false; }
+
+std::string utf8_problem(const std::string& text) {
+  uint32_t cp;
+  for (size_t pos = 0; pos < text.size();) {
+    const size_t len = next_code_point(text, pos, &cp);
+    if (len == 0) return invalid_utf8(text, pos);
+    pos += len;
+  }
+  return "";
+}
+
 // ---------------------------------------------------------------- CharTokenizer
 
 std::vector<std::string> CharTokenizer::default_special_tokens() {
@@ -411,6 +431,11 @@ void CharTokenizer::save(const std::string& path) const {
     std::filesystem::remove(tmp, ignored);
     throw Error(where + "cannot rename \"" + tmp + "\" to it: " + ec.message());
   }
+}
+
+bool CharTokenizer::save_to(const std::string& dir) const {
+  save((std::filesystem::path(dir) / "tokenizer.json").string());
+  return true;
 }
 
 CharTokenizer CharTokenizer::load(const std::string& path) {

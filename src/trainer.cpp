@@ -16,10 +16,12 @@
 
 #include "grpo/checkpoint.h"
 #include "grpo/error.h"
+#include "grpo/io/pretrained.h"
 #include "grpo/metrics.h"
 #include "grpo/models/transformer.h"
 #include "grpo/ops.h"
 #include "grpo/reference.h"
+#include "grpo/sp_tokenizer.h"
 #include "optimizer.h"
 #include "random.h"
 
@@ -95,11 +97,38 @@ double mean_of(const std::vector<double>& v) {
 // ---------------------------------------------------------------- building the parts
 
 std::shared_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& config, const std::string& checkpoint) {
-  if (config.type != "char") throw Error("tokenizer.type: unknown tokenizer \"" + config.type + "\" (known: char)");
-  if (!config.path.empty()) return std::make_shared<CharTokenizer>(CharTokenizer::load(config.path));
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  if (!config.path.empty()) {
+    const std::string& path = config.path;
+    if (fs::is_directory(path, ec)) {
+      auto tokenizer = load_tokenizer(path);
+      if (config.type == "char" && !dynamic_cast<CharTokenizer*>(tokenizer.get())) {
+        throw Error("tokenizer.path " + path + ": holds no CharTokenizer, but tokenizer.type is \"char\"");
+      }
+      return tokenizer;
+    }
+    const bool sp_file = fs::path(path).extension() == ".model";
+    if (config.type == "sentencepiece" || (config.type == "auto" && sp_file)) {
+      return std::make_shared<SentencePieceTokenizer>(SentencePieceTokenizer::load(path));
+    }
+    if (config.type == "char") return std::make_shared<CharTokenizer>(CharTokenizer::load(path));
+    // "auto" or "hf" naming a tokenizer.json: the folder around it holds its settings.
+    if (fs::path(path).filename() != "tokenizer.json") {
+      throw Error("tokenizer.path " + path + ": name a folder, a tokenizer.model or a tokenizer.json");
+    }
+    const std::string dir = fs::path(path).parent_path().empty() ? "." : fs::path(path).parent_path().string();
+    auto tokenizer = load_tokenizer(dir);
+    if (config.type == "hf" && (dynamic_cast<CharTokenizer*>(tokenizer.get()) ||
+                                dynamic_cast<SentencePieceTokenizer*>(tokenizer.get()))) {
+      throw Error("tokenizer.path " + path + ": not a Hugging Face tokenizer.json, but tokenizer.type is \"hf\"");
+    }
+    return tokenizer;
+  }
   if (!config.characters.empty()) return std::make_shared<CharTokenizer>(CharTokenizer::from_texts({config.characters}));
   if (!checkpoint.empty()) return load_tokenizer(checkpoint);
-  throw Error("tokenizer: give either \"path\" or \"characters\", or start from a checkpoint that has tokenizer.json");
+  throw Error("tokenizer: give \"path\" (a tokenizer file or folder) or \"characters\", "
+              "or start from a model folder that has a tokenizer (model.init_from)");
 }
 
 PromptDatasetOptions dataset_options(const DataConfig& data, uint64_t seed) {
@@ -108,6 +137,8 @@ PromptDatasetOptions dataset_options(const DataConfig& data, uint64_t seed) {
   opt.template_text = data.template_text;
   opt.shuffle = data.shuffle;
   opt.seed = seed;
+  opt.chat_template = data.chat_template;
+  opt.system_prompt = data.system_prompt;
   return opt;
 }
 
@@ -136,6 +167,19 @@ std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const Tokenizer&
   return model;
 }
 
+std::vector<int64_t> stop_ids(const SamplingConfig& sampling, const Tokenizer& tokenizer) {
+  std::vector<int64_t> ids = {tokenizer.eos_id()};
+  for (size_t i = 0; i < sampling.stop_tokens.size(); ++i) {
+    const auto id = tokenizer.token_to_id(sampling.stop_tokens[i]);
+    if (!id) {
+      throw Error("sampling.stop_tokens[" + std::to_string(i) + "]: the tokenizer has no token \"" +
+                  sampling.stop_tokens[i] + "\"");
+    }
+    if (std::find(ids.begin(), ids.end(), *id) == ids.end()) ids.push_back(*id);
+  }
+  return ids;
+}
+
 void apply_threads(int64_t threads) {
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
 }
@@ -156,13 +200,14 @@ nlohmann::json EvalResult::to_json() const {
 
 EvalResult evaluate(Policy& policy, const Tokenizer& tokenizer, const PromptDataset& data, const RewardSet& rewards,
                     const EvalConfig& eval, int64_t max_new_tokens, int64_t limit,
-                    const std::string& accuracy_reward) {
+                    const std::string& accuracy_reward, const std::vector<int64_t>& eos_ids) {
   torch::NoGradGuard no_grad;
   const int64_t n = limit > 0 ? std::min(limit, data.size()) : data.size();
   GroupSamplerConfig sc;
   sc.group_size = 1;
   sc.generation.max_new_tokens = max_new_tokens;
   sc.generation.temperature = 0;  // greedy
+  sc.generation.eos_ids = eos_ids;
   // NB: the sampler only reads the tokenizer; the shared_ptr does not own it here.
   GroupSampler sampler(policy, std::shared_ptr<const Tokenizer>(&tokenizer, [](const Tokenizer*) {}), sc);
 
@@ -231,6 +276,7 @@ GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
   GroupSamplerConfig sc;
   sc.group_size = config_.grpo.group_size;
   sc.generation = config_.sampling.to_generation();
+  sc.generation.eos_ids = stop_ids(config_.sampling, *tokenizer_);
   sc.mask_truncated_completions = config_.sampling.mask_truncated_completions;
   sampler_ = std::make_unique<GroupSampler>(*policy_, tokenizer_, sc);
 
@@ -260,7 +306,7 @@ EvalResult GRPOTrainer::evaluate() {
   if (!eval_) throw Error("GRPOTrainer::evaluate: the run has no eval set (data.eval)");
   const int64_t T = config_.eval.max_new_tokens > 0 ? config_.eval.max_new_tokens : config_.sampling.max_new_tokens;
   EvalResult r = grpo::evaluate(*policy_, *tokenizer_, *eval_, rewards_, config_.eval, T, config_.data.eval_limit,
-                                config_.eval.accuracy_reward);
+                                config_.eval.accuracy_reward, stop_ids(config_.sampling, *tokenizer_));
   r.step = step_;
   evals_.push_back(r);
   for (auto& cb : eval_callbacks_) cb(r);
@@ -595,6 +641,7 @@ nlohmann::json GRPOTrainer::report() const {
     r["accuracy_before"] = r["before"]["accuracy"];
     r["accuracy_after"] = r["after"]["accuracy"];
   }
+  if (!config_.checkpoint.save_pretrained.empty()) r["pretrained_dir"] = (fs::path(config_.output_dir) / "final").string();
   return r;
 }
 
@@ -672,6 +719,12 @@ nlohmann::json GRPOTrainer::train() {
   }
   if (eval_ && (evals_.empty() || evals_.back().step != step_)) log_eval(evaluate());
   if (saved_at != step_) save_checkpoint();
+  if (!config_.checkpoint.save_pretrained.empty()) {
+    const std::string dir = (std::filesystem::path(config_.output_dir) / "final").string();
+    export_pretrained(policy_->model(), tokenizer_.get(), dir,
+                      dtype_from_name(config_.checkpoint.save_pretrained, "checkpoint.save_pretrained"));
+    spdlog::info("wrote the policy as a Hugging Face folder: {}", dir);
+  }
   write_outputs();
   return report();
 }

@@ -64,7 +64,7 @@ TrainConfig non_default() {
   c.model.config.tie_word_embeddings = true;
   c.model.config.attention_bias = true;
   c.model.dtype = "bfloat16";
-  c.tokenizer.type = "char";  // the only type there is
+  c.tokenizer.type = "sentencepiece";
   c.tokenizer.path = "tok.json";
   c.tokenizer.characters = "ab\xc3\xa9";
   c.data.train = "train.jsonl";
@@ -343,7 +343,7 @@ TEST(ConfigValidate, RangeRulesNameTheKeyAndTheValue) {
   const std::vector<Case> cases = {
       {"threads=-1", "threads: must be >= 0, got -1"},
       {"model.dtype=float16", "model.dtype: must be one of float32, bfloat16, float64, got \"float16\""},
-      {"tokenizer.type=bpe", "tokenizer.type: must be one of char, got \"bpe\""},
+      {"tokenizer.type=bpe", "tokenizer.type: must be one of auto, char, sentencepiece, hf, got \"bpe\""},
       {"data.eval_limit=-2", "data.eval_limit: must be >= 0, got -2"},
       {"sampling.max_new_tokens=0", "sampling.max_new_tokens: must be >= 1, got 0"},
       {"sampling.temperature=0", "sampling.temperature: must be > 0"},

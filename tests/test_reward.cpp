@@ -92,6 +92,17 @@ TEST(RewardAccuracy, NestedBracesAndUnbalancedBoxed) {
   EXPECT_EQ(run(acc, {deep, open_only + "41"}), (std::vector<float>{0, 0}));
 }
 
+// GSM8K records hold a worked solution; the answer follows "####" (the real first test record).
+TEST(RewardAccuracy, AnswerAfterAMarker) {
+  const json acc = {{"name", "accuracy"}, {"answer_after", "####"}};
+  const json record = {{"answer", "Janet sells 16 - 3 - 4 = <<16-3-4=9>>9 duck eggs a day.\n"
+                                  "She makes 9 * 2 = $<<9*2=18>>18 every day at the farmer\u2019s market.\n#### 18"}};
+  EXPECT_EQ(run(acc, {"She makes 9 * 2 = 18 dollars.\n#### 18", "#### 9", "<answer>18</answer>"}, record),
+            (std::vector<float>{1, 0, 1}));
+  EXPECT_HAS(error_of([&] { run(acc, {"18"}, json{{"answer", "18"}}); }),
+             "accuracy: sample 0: \"answer\" has no \"####\" before its answer");
+}
+
 TEST(RewardAccuracy, MissingAnswerFieldNamesTheSample) {
   auto reward = RewardRegistry::global().create({{"name", "accuracy"}});
   const json good = {{"answer", "1"}}, bad = {{"question", "?"}};

@@ -3,7 +3,8 @@
 // previous one. A checkpoint folder holds
 //   model.json        the model's architecture ({"type": "transformer", "config": {Hugging Face keys}})
 //   model.pt          every parameter and buffer by name (LibTorch archive)
-//   tokenizer.json    the tokenizer (CharTokenizer JSON), when the run has one that can be saved
+//   tokenizer files   what Tokenizer::save_to writes (tokenizer.json, or tokenizer.model
+//                     and tokenizer_config.json), when the run's tokenizer can be saved
 //   reference.pt      the reference model's weights, when the run has one (β > 0)
 //   optimizer.pt      the optimizer state, for resuming
 //   trainer_state.json  step, dataset position, RNG state and what else resuming needs
@@ -38,16 +39,24 @@ void save_weights(torch::nn::Module& module, const std::string& path);
 // listing them all, raised before any weight is changed.
 void load_weights(torch::nn::Module& module, const std::string& path);
 
-// The CausalLM a checkpoint folder describes (model.json) with its weights (model.pt).
-// Raises grpo::Error naming the folder and the file when one is missing or bad.
+// The CausalLM in `dir`: a checkpoint folder (model.json and model.pt), or a
+// Hugging Face model folder (config.json with a model_type and safetensors
+// weights; see load_pretrained), loaded in float32. Raises grpo::Error naming
+// the folder and the file when one is missing or bad.
 std::shared_ptr<CausalLM> load_model(const std::string& dir);
-// The tokenizer saved in a checkpoint folder (tokenizer.json).
-std::shared_ptr<CharTokenizer> load_tokenizer(const std::string& dir);
+// True when `dir` holds a Hugging Face model (config.json naming a model_type)
+// rather than a checkpoint of ours (model.json).
+bool is_pretrained_folder(const std::string& dir);
+// The tokenizer in `dir`, picked by what the folder holds: tokenizer.model
+// (SentencePiece), else tokenizer.json, which is a CharTokenizer when its
+// "type" is "char" and a Hugging Face tokenizer otherwise. grpo::Error naming
+// the folder when it holds none of these.
+std::shared_ptr<Tokenizer> load_tokenizer(const std::string& dir);
 
 // What a trainer puts into one checkpoint; null members are left out.
 struct CheckpointContents {
   CausalLM* model = nullptr;                    // required
-  const Tokenizer* tokenizer = nullptr;         // saved when it is a CharTokenizer
+  const Tokenizer* tokenizer = nullptr;         // saved through Tokenizer::save_to
   CausalLM* reference = nullptr;
   torch::optim::Optimizer* optimizer = nullptr;
   nlohmann::json trainer_state;                 // written as trainer_state.json when not null

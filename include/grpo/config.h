@@ -29,10 +29,12 @@ struct ModelConfig {
   std::string dtype = "float32";      // "float32" | "bfloat16" | "float64"
 };
 
-// The tokenizer: a saved CharTokenizer file, or one built from a character set.
+// The tokenizer: files on disk, or a CharTokenizer built from a character set,
+// or (neither given) the one in model.init_from's folder.
 struct TokenizerConfig {
-  std::string type = "char";          // "char" (the only one so far)
-  std::string path;                   // a CharTokenizer JSON file; "" = build from `characters`
+  std::string type = "auto";          // "auto" (by what `path` holds) | "char" | "sentencepiece" | "hf"
+  std::string path;                   // a folder (picked as load_tokenizer does), a tokenizer.model,
+                                      // a tokenizer.json, or a CharTokenizer JSON file
   std::string characters;             // every character the texts use (UTF-8), with `path` empty
 };
 
@@ -44,6 +46,12 @@ struct DataConfig {
   std::string template_text = "{prompt}";  // JSON "template": {field} placeholders, {{ }} braces
   bool shuffle = true;                // shuffle training prompts each epoch (seeded by TrainConfig::seed)
   int64_t eval_limit = 0;             // evaluate on the first eval_limit records; 0 = all
+  // Instruction models: each templated prompt becomes the user turn of a chat
+  // ("" = plain text; "chatml", "llama3", "llama2", or a per-message template
+  // with {role} and {content}), after the system prompt when one is given, and
+  // ends with the assistant's generation prompt.
+  std::string chat_template;
+  std::string system_prompt;
 };
 
 // Sampling of completions during training (eval always decodes greedily).
@@ -54,6 +62,10 @@ struct SamplingConfig {
   double top_p = 1.0;                 // 1 = all
   double min_p = 0.0;                 // 0 = none
   bool mask_truncated_completions = false;  // completions without EOS get no loss (DAPO)
+  // Tokens (by spelling) that end a completion besides the tokenizer's EOS:
+  // "<|im_end|>" for ChatML models, "<s>" for llama2.c models, which end a
+  // story by starting the next. Training and evaluation both stop on them.
+  std::vector<std::string> stop_tokens;
 
   GenerationConfig to_generation() const;   // eos/pad/seed left for the sampler to fill
 };
@@ -134,6 +146,10 @@ struct CheckpointConfig {
   int64_t save_every = 0;             // steps between checkpoints; 0 = only at the end
   int64_t keep_last = 2;              // checkpoints kept in output_dir; >= 1
   bool resume = true;                 // continue from the latest checkpoint in output_dir when there is one
+  // At the end of training, also write the policy as a Hugging Face folder
+  // (export_pretrained) to output_dir/final in this dtype: "float32",
+  // "bfloat16" or "float16"; "" = not.
+  std::string save_pretrained;
 };
 
 struct LoggingConfig {

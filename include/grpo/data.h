@@ -6,9 +6,11 @@
 #include <nlohmann/json.hpp>
 
 #include <cstdint>
+#include <memory>
 #include <string>
 #include <vector>
 
+#include "grpo/chat.h"
 #include "grpo/sampler.h"
 
 namespace grpo {
@@ -18,6 +20,12 @@ struct PromptDatasetOptions {
   std::string template_text = "{prompt}";   // the prompt given out: {field} = the record's field, {{ and }} = braces
   bool shuffle = true;                      // false = file order every epoch
   uint64_t seed = 0;                        // with the epoch number, picks each epoch's order
+  // Instruction models: the templated prompt becomes the user message of a chat
+  // (ChatTemplate::by_name: "chatml", "llama3", "llama2" or a {role}/{content}
+  // template; "" = plain text), after a system message when system_prompt is
+  // not empty, followed by the assistant's generation prompt.
+  std::string chat_template;
+  std::string system_prompt;
 };
 
 // Where next_batch continues: the epoch and the index within that epoch's order.
@@ -75,6 +83,7 @@ class PromptDataset {
   std::string where(int64_t i) const;  // "record i" plus the file and line when there is one
   void use_epoch(int64_t epoch);
 
+  std::shared_ptr<const ChatTemplate> chat_;  // null = plain prompts
   std::vector<nlohmann::json> records_;
   std::vector<int64_t> lines_;  // 1-based line of each record in path_; empty for from_records
   std::string path_;

@@ -15,7 +15,9 @@
 namespace grpo {
 
 // Every tokenizer guarantees decode(encode(text)) == text for any text it can
-// encode; the converse need not hold (several id sequences may spell one text).
+// encode, up to the tokenizer's own normalization (a SentencePiece model may
+// collapse runs of spaces; a Hugging Face one may apply NFC); the converse need
+// not hold (several id sequences may spell one text).
 // Bad input (an unknown character, invalid UTF-8, an id outside [0, vocab_size))
 // raises grpo::Error naming the offending character, byte offset or id.
 class Tokenizer {
@@ -27,6 +29,9 @@ class Tokenizer {
   virtual std::string decode(const std::vector<int64_t>& ids, bool skip_special = false) const = 0;
   // encode() of each text; an error names the index of the text that failed.
   virtual std::vector<std::vector<int64_t>> encode_batch(const std::vector<std::string>& texts) const;
+  // How a prompt is fed to a model: bos_id() (when there is one) followed by
+  // encode(text). The sampler, SFT and evaluation all encode prompts this way.
+  std::vector<int64_t> encode_prompt(const std::string& text) const;
 
   virtual int64_t vocab_size() const = 0;
   virtual int64_t eos_id() const = 0;
@@ -40,7 +45,20 @@ class Tokenizer {
   virtual std::optional<int64_t> token_to_id(const std::string& token) const = 0;
   // True for control tokens (EOS, PAD, reasoning tags); false for ids out of range.
   virtual bool is_special(int64_t id) const = 0;
+
+  // Writes the files that describe this tokenizer into the existing folder
+  // `dir`, in the format it was loaded from (CharTokenizer: tokenizer.json;
+  // SentencePiece: tokenizer.model and tokenizer_config.json; Hugging Face:
+  // tokenizer.json and tokenizer_config.json), so load_tokenizer(dir) reads it
+  // back. Each file is written atomically. False when this tokenizer has no
+  // file form (a user's own class that does not override it).
+  virtual bool save_to(const std::string& dir) const;
 };
+
+// "" when `text` is valid UTF-8 (no stray or truncated sequences, overlong
+// forms, surrogates or values past U+10FFFF); otherwise the first problem:
+// "invalid UTF-8 at byte offset 12 (byte 0xFF)".
+std::string utf8_problem(const std::string& text);
 
 // A vocabulary of special tokens and single code points ("é", "π" and "7" are each
 // one token). encode matches special tokens as whole strings first, longest first,
@@ -77,6 +95,7 @@ class CharTokenizer : public Tokenizer {
   int64_t eos_id() const override { return eos_; }
   int64_t pad_id() const override { return pad_; }
   std::optional<int64_t> bos_id() const override { return bos_; }
+  bool save_to(const std::string& dir) const override;  // dir/tokenizer.json
 
   std::string id_to_token(int64_t id) const override;
   std::optional<int64_t> token_to_id(const std::string& token) const override;

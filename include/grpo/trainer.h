@@ -53,14 +53,18 @@ PromptDatasetOptions dataset_options(const DataConfig& data, uint64_t seed);
 // TransformerLM (vocab_size 0 = the tokenizer's), in model.dtype. Seeds
 // LibTorch's generator with `seed` before initializing a fresh model.
 std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const Tokenizer& tokenizer, uint64_t seed);
+// The ids a completion stops on: the tokenizer's EOS, then sampling.stop_tokens
+// (grpo::Error naming a spelling the tokenizer does not have as one token).
+std::vector<int64_t> stop_ids(const SamplingConfig& sampling, const Tokenizer& tokenizer);
 // Sets LibTorch's intra-op threads when threads > 0.
 void apply_threads(int64_t threads);
 
 // Greedy completions of every prompt of `data` (in file order, up to `limit`
-// prompts; 0 = all), scored with `rewards`. Runs without grad.
+// prompts; 0 = all), scored with `rewards`, each stopping at any of `eos_ids`
+// (empty = the tokenizer's EOS). Runs without grad.
 EvalResult evaluate(Policy& policy, const Tokenizer& tokenizer, const PromptDataset& data,
                     const RewardSet& rewards, const EvalConfig& eval, int64_t max_new_tokens, int64_t limit = 0,
-                    const std::string& accuracy_reward = "accuracy");
+                    const std::string& accuracy_reward = "accuracy", const std::vector<int64_t>& eos_ids = {});
 
 class GRPOTrainer {
  public:

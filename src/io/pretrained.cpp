@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <unistd.h>
 
 #include "grpo/error.h"
 #include "grpo/io/safetensors.h"
@@ -104,6 +105,43 @@ void save_pretrained(const TransformerLM& model, const std::string& dir, c10::op
   if (ec) throw Error(dir + ": cannot create the folder (" + ec.message() + ")");
   save_safetensors_sharded(dir, tensors, max_shard_bytes);
   write_file_atomic((fs::path(dir) / "config.json").string(), config.dump(2) + "\n");
+}
+
+c10::ScalarType dtype_from_name(const std::string& name, const std::string& where) {
+  if (name == "float32") return c10::ScalarType::Float;
+  if (name == "bfloat16") return c10::ScalarType::BFloat16;
+  if (name == "float16") return c10::ScalarType::Half;
+  if (name == "float64") return c10::ScalarType::Double;
+  throw Error(where + ": unknown dtype \"" + name + "\" (known: float32, bfloat16, float16, float64)");
+}
+
+void export_pretrained(const CausalLM& model, const Tokenizer* tokenizer, const std::string& dir,
+                       c10::optional<c10::ScalarType> dtype) {
+  const auto* lm = dynamic_cast<const TransformerLM*>(&model);
+  if (lm == nullptr) throw Error("export_pretrained " + dir + ": only a grpo::TransformerLM has a Hugging Face form");
+  const fs::path final_dir(dir);
+  const fs::path tmp = final_dir.string() + ".tmp-" + std::to_string(::getpid());
+  std::error_code ec;
+  fs::remove_all(tmp, ec);
+  try {
+    save_pretrained(*lm, tmp.string(), dtype);
+    if (tokenizer != nullptr) {
+      tokenizer->save_to(tmp.string());
+      nlohmann::ordered_json generation = {{"_from_model_config", true}};
+      if (auto bos = tokenizer->bos_id()) generation["bos_token_id"] = *bos;
+      generation["eos_token_id"] = tokenizer->eos_id();
+      generation["pad_token_id"] = tokenizer->pad_id();
+      write_file_atomic((tmp / "generation_config.json").string(), generation.dump(2) + "\n");
+    }
+    fs::remove_all(final_dir, ec);
+    if (ec) throw Error(dir + ": cannot replace the old folder (" + ec.message() + ")");
+    fs::rename(tmp, final_dir, ec);
+    if (ec) throw Error(dir + ": cannot rename " + tmp.string() + " into place (" + ec.message() + ")");
+  } catch (...) {
+    std::error_code ignored;
+    fs::remove_all(tmp, ignored);
+    throw;
+  }
 }
 
 }  // namespace grpo

@@ -173,8 +173,9 @@ std::optional<std::string_view> answer_block(std::string_view s) {
 class AccuracyReward : public Reward {
  public:
   explicit AccuracyReward(const json& o) {
-    check_keys("accuracy", o, {"tolerance", "match", "answer_field"});
+    check_keys("accuracy", o, {"tolerance", "match", "answer_field", "answer_after"});
     tolerance_ = option<double>("accuracy", o, "tolerance", 1e-6);
+    after_ = option<std::string>("accuracy", o, "answer_after", "");
     match_ = option<std::string>("accuracy", o, "match", "normalized");
     field_ = option<std::string>("accuracy", o, "answer_field", "answer");
     if (!(tolerance_ >= 0.0)) throw Error("accuracy: option \"tolerance\" must be >= 0");
@@ -197,6 +198,16 @@ class AccuracyReward : public Reward {
       throw Error("accuracy: sample " + std::to_string(i) + " has no \"" + field_ + "\" field in its record");
     }
     const json& a = (*f)[field_];
+    if (a.is_string() && !after_.empty()) {
+      // GSM8K: a worked solution ending "#### 18"; the answer is what follows the last marker.
+      const std::string& text = a.get_ref<const std::string&>();
+      const size_t at = text.rfind(after_);
+      if (at == std::string::npos) {
+        throw Error("accuracy: sample " + std::to_string(i) + ": \"" + field_ + "\" has no \"" + after_ +
+                    "\" before its answer");
+      }
+      return std::string(trim(std::string_view(text).substr(at + after_.size())));
+    }
     if (a.is_string()) return a.get<std::string>();
     if (a.is_number()) return a.dump();
     throw Error("accuracy: sample " + std::to_string(i) + ": \"" + field_ + "\" must be a string or a number, got " +
@@ -220,6 +231,7 @@ class AccuracyReward : public Reward {
   double tolerance_;   // numbers match when |a - b| <= tolerance · max(1, |b|)
   std::string match_;  // strings: "normalized" (trim, lowercase, collapse spaces) or "exact" (trim only)
   std::string field_;  // the record's field holding the reference answer
+  std::string after_;  // "" = the whole field; else the text after its last occurrence ("####")
 };
 
 // ---------------------------------------------------------------- format

@@ -3,12 +3,14 @@
 //   grpo sft    --config FILE [--set ...]
 //   grpo eval   --config FILE [--checkpoint DIR] [--limit N] [--set ...]
 //   grpo sample --config FILE [--checkpoint DIR] --prompt TEXT [-n N] [--temperature T] [--set ...]
+//   grpo export --checkpoint DIR --out DIR [--dtype bfloat16]   a Hugging Face folder of a model
 //   grpo config [--config FILE] [--set ...]      prints the resolved config, every default filled in
 // Exit status: 0 on success, 1 on a run-time error (bad config, data,
 // checkpoint), 2 on a usage error (from CLI11).
 #include <grpo/checkpoint.h>
 #include <grpo/config.h>
 #include <grpo/error.h>
+#include <grpo/io/pretrained.h>
 #include <grpo/reward.h>
 #include <grpo/sampler.h>
 #include <grpo/sft.h>
@@ -80,6 +82,15 @@ int main(int argc, char** argv) {
   sample->add_option("-t,--temperature", temperature, "sampling temperature, 0 = greedy (default: sampling.temperature)")
       ->check(CLI::NonNegativeNumber);
 
+  CLI::App* exporter = app.add_subcommand("export", "write a model (checkpoint or Hugging Face folder) and its "
+                                                   "tokenizer as a folder transformers loads");
+  std::string export_checkpoint, export_out, export_dtype;
+  exporter->add_option("--checkpoint", export_checkpoint, "a checkpoint folder (e.g. runs/x/checkpoint-100)")
+      ->required()
+      ->check(CLI::ExistingDirectory);
+  exporter->add_option("-o,--out", export_out, "the folder to write (replaced when it exists)")->required();
+  exporter->add_option("--dtype", export_dtype, "float32, bfloat16 or float16 (default: the model's)");
+
   CLI::App* show = app.add_subcommand("config", "print the resolved config (defaults, file, overrides) as JSON");
   Common show_args;
   show->add_option("-c,--config", show_args.config, "a JSON config file (default: none, only the defaults)")
@@ -98,6 +109,18 @@ int main(int argc, char** argv) {
         j = grpo::TrainConfig::from_json(j).to_json();
       }
       std::cout << j.dump(2) << "\n";
+    } else if (*exporter) {
+      const auto model = grpo::load_model(export_checkpoint);
+      std::shared_ptr<grpo::Tokenizer> tokenizer;
+      try {
+        tokenizer = grpo::load_tokenizer(export_checkpoint);
+      } catch (const grpo::Error& e) {
+        spdlog::warn("no tokenizer written: {}", e.what());
+      }
+      c10::optional<c10::ScalarType> dtype;
+      if (!export_dtype.empty()) dtype = grpo::dtype_from_name(export_dtype, "--dtype");
+      grpo::export_pretrained(*model, tokenizer.get(), export_out, dtype);
+      std::cout << export_out << "\n";
     } else if (*train) {
       const nlohmann::json report = grpo::GRPOTrainer::from_config(load(train_args))->train();
       std::cout << report.dump(2) << "\n";
@@ -115,7 +138,7 @@ int main(int argc, char** argv) {
       const int64_t T = config.eval.max_new_tokens > 0 ? config.eval.max_new_tokens : config.sampling.max_new_tokens;
       const grpo::EvalResult r = grpo::evaluate(policy, *tokenizer, data, rewards, config.eval, T,
                                                 eval_limit > 0 ? eval_limit : config.data.eval_limit,
-                                                config.eval.accuracy_reward);
+                                                config.eval.accuracy_reward, grpo::stop_ids(config.sampling, *tokenizer));
       std::cout << r.to_json().dump(2) << "\n";
     } else if (*sample) {
       const grpo::TrainConfig config = load(sample_args);
@@ -125,6 +148,7 @@ int main(int argc, char** argv) {
       grpo::GroupSamplerConfig sc;
       sc.group_size = count;
       sc.generation = config.sampling.to_generation();
+      sc.generation.eos_ids = grpo::stop_ids(config.sampling, *tokenizer);
       sc.generation.seed = config.seed;
       if (temperature >= 0) sc.generation.temperature = temperature;
       grpo::GroupSampler sampler(policy, tokenizer, sc);

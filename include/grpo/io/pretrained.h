@@ -13,6 +13,7 @@
 #include <string>
 
 #include "grpo/models/transformer.h"
+#include "grpo/tokenizer.h"
 
 namespace grpo {
 
@@ -39,5 +40,18 @@ std::shared_ptr<TransformerLM> load_pretrained(const std::string& dir,
 void save_pretrained(const TransformerLM& model, const std::string& dir,
                      c10::optional<c10::ScalarType> dtype = c10::nullopt,
                      int64_t max_shard_bytes = int64_t{5} * 1000 * 1000 * 1000);
+
+// "float32", "bfloat16", "float16" or "float64" -> the dtype; anything else is
+// a grpo::Error naming `where` and the value.
+c10::ScalarType dtype_from_name(const std::string& name, const std::string& where);
+
+// A whole folder a Hugging Face user can load (AutoModelForCausalLM and
+// AutoTokenizer): save_pretrained's files, the tokenizer's (when given and it
+// can be saved; see Tokenizer::save_to) and generation_config.json with its
+// BOS, EOS and PAD ids. `model` must be a TransformerLM. Written under a
+// temporary name and renamed into place, so `dir` is either the previous
+// folder or the complete new one.
+void export_pretrained(const CausalLM& model, const Tokenizer* tokenizer, const std::string& dir,
+                       c10::optional<c10::ScalarType> dtype = c10::nullopt);
 
 }  // namespace grpo

@@ -1,0 +1,146 @@
+// GRPO on a real Hugging Face folder, as a new user would run it: the pretrained
+// stories260K and its SentencePiece tokenizer go in through model.init_from,
+// a few steps train it, and a folder in transformers' layout (weights, config,
+// tokenizer, generation config) comes out and loads back. Also: stop tokens,
+// chat-formatted prompts, and the export's errors.
+#include <grpo/checkpoint.h>
+#include <grpo/config.h>
+#include <grpo/data.h>
+#include <grpo/error.h>
+#include <grpo/io/pretrained.h>
+#include <grpo/io/safetensors.h>
+#include <grpo/sp_tokenizer.h>
+#include <grpo/trainer.h>
+#include <gtest/gtest.h>
+#include <torch/torch.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "test_util.h"
+
+namespace {
+
+namespace fs = std::filesystem;
+using nlohmann::json;
+
+const std::string kStories = std::string(GRPO_TEST_DATA_DIR) + "/models/stories260K";
+
+json read_json(const fs::path& path) {
+  std::ifstream f(path);
+  return json::parse(f);
+}
+
+}  // namespace
+
+TEST(PretrainedTraining, HuggingFaceFolderInTrainedFolderOut) {
+  TempDir dir("hf_train");
+  const fs::path data = dir.path / "train.jsonl";
+  std::ofstream(data) << R"({"prompt": "Once upon a time, there was a little dog."})" << "\n"
+                      << R"({"prompt": "Tom had a big red ball."})" << "\n";
+  grpo::TrainConfig c;
+  c.output_dir = (dir.path / "run").string();
+  c.threads = 1;
+  c.model.init_from = kStories;
+  c.data.train = data.string();
+  c.sampling.max_new_tokens = 12;
+  c.sampling.stop_tokens = {"<s>"};
+  c.rewards = json::parse(R"({"rewards": [{"name": "regex", "pattern": "\\bdog\\b"}]})");
+  c.loss.beta = 0.1;
+  c.optimizer.lr = 1e-3;
+  c.optimizer.warmup_steps = 0;
+  c.grpo.steps = 2;
+  c.grpo.prompts_per_step = 2;
+  c.grpo.group_size = 4;
+  c.checkpoint.resume = false;
+  c.checkpoint.save_pretrained = "bfloat16";
+  c.logging.console = false;
+  c.validate();
+
+  auto trainer = grpo::GRPOTrainer::from_config(c);
+  EXPECT_NE(dynamic_cast<const grpo::SentencePieceTokenizer*>(trainer->tokenizer().get()), nullptr);
+  const json report = trainer->train();
+  const fs::path final_dir = dir.path / "run" / "final";
+  EXPECT_EQ(report.at("pretrained_dir"), final_dir.string());
+  for (const char* file : {"config.json", "model.safetensors", "tokenizer.model", "tokenizer_config.json",
+                           "generation_config.json"}) {
+    EXPECT_TRUE(fs::exists(final_dir / file)) << file;
+  }
+  const json config = read_json(final_dir / "config.json");
+  EXPECT_EQ(config.at("architectures"), json::array({"LlamaForCausalLM"}));
+  EXPECT_EQ(config.at("torch_dtype"), "bfloat16");
+  const json generation = read_json(final_dir / "generation_config.json");
+  EXPECT_EQ(generation.at("bos_token_id"), 1);
+  EXPECT_EQ(generation.at("eos_token_id"), 2);
+
+  // The saved weights are the trained policy's, in bfloat16, and differ from the pretrained ones.
+  const auto original = grpo::load_pretrained(kStories);
+  const auto trained = grpo::load_pretrained(final_dir.string());
+  const grpo::SafetensorsFile st((final_dir / "model.safetensors").string());
+  EXPECT_EQ(st.tensor("model.norm.weight").scalar_type(), torch::kBFloat16);
+  const torch::Tensor policy_w =
+      trainer->policy().model().module().named_parameters()["model.layers.0.self_attn.q_proj.weight"].detach();
+  const torch::Tensor saved_w = trained->named_parameters()["model.layers.0.self_attn.q_proj.weight"];
+  EXPECT_TRUE(torch::equal(saved_w, policy_w.to(torch::kBFloat16).to(torch::kFloat32)));
+  EXPECT_FALSE(torch::equal(saved_w, original->named_parameters()["model.layers.0.self_attn.q_proj.weight"]
+                                          .to(torch::kBFloat16)
+                                          .to(torch::kFloat32)));
+  // And the tokenizer comes back as it went in.
+  EXPECT_EQ(grpo::load_tokenizer(final_dir.string())->encode("Once upon a time"),
+            (std::vector<int64_t>{403, 407, 261, 378}));
+  // A checkpoint of ours holds the tokenizer too, so eval or a resume finds it.
+  const auto latest = grpo::latest_checkpoint(c.output_dir);
+  ASSERT_TRUE(latest.has_value());
+  EXPECT_TRUE(fs::exists(fs::path(*latest) / "tokenizer.model"));
+}
+
+TEST(PretrainedTraining, StopTokensAreResolvedOrNamed) {
+  const auto tokenizer = grpo::load_tokenizer(kStories);
+  grpo::SamplingConfig s;
+  EXPECT_EQ(grpo::stop_ids(s, *tokenizer), (std::vector<int64_t>{2}));
+  s.stop_tokens = {"<s>", "</s>"};
+  EXPECT_EQ(grpo::stop_ids(s, *tokenizer), (std::vector<int64_t>{2, 1}));
+  s.stop_tokens = {"<|im_end|>"};
+  EXPECT_HAS(error_of([&] { grpo::stop_ids(s, *tokenizer); }),
+             "sampling.stop_tokens[0]: the tokenizer has no token \"<|im_end|>\"");
+}
+
+TEST(PretrainedTraining, ChatTemplatesWrapDatasetPrompts) {
+  grpo::PromptDatasetOptions opt;
+  opt.template_text = "Solve: {prompt}";
+  opt.chat_template = "chatml";
+  opt.system_prompt = "Think step by step.";
+  const auto data = grpo::PromptDataset::from_records({json{{"prompt", "1+1"}}}, opt);
+  EXPECT_EQ(data.get(0).prompt,
+            "<|im_start|>system\nThink step by step.<|im_end|>\n<|im_start|>user\nSolve: 1+1<|im_end|>\n"
+            "<|im_start|>assistant\n");
+  opt.chat_template = "{role}: {content}\n";
+  opt.system_prompt = "";
+  EXPECT_EQ(grpo::PromptDataset::from_records({json{{"prompt", "hi"}}}, opt).get(0).prompt, "user: Solve: hi\n");
+  opt.chat_template = "{speaker}: {content}";
+  EXPECT_HAS(error_of([&] { grpo::PromptDataset::from_records({json{{"prompt", "hi"}}}, opt); }),
+             "chat template");
+  opt.chat_template = "";
+  opt.system_prompt = "Be brief.";
+  EXPECT_HAS(error_of([&] { grpo::PromptDataset::from_records({json{{"prompt", "hi"}}}, opt); }),
+             "a system prompt needs a chat template");
+}
+
+TEST(PretrainedTraining, ExportErrorsAreNamed) {
+  TempDir dir("hf_export");
+  const auto model = grpo::load_model(kStories);
+  EXPECT_HAS(error_of([&] { grpo::dtype_from_name("int8", "--dtype"); }), "--dtype: unknown dtype \"int8\"");
+  // A folder where the export cannot go leaves no temporary folder behind.
+  const fs::path blocker = dir.path / "file";
+  std::ofstream(blocker) << "x";
+  EXPECT_FALSE(error_of([&] { grpo::export_pretrained(*model, nullptr, (blocker / "out").string()); }).empty());
+  for (const auto& entry : fs::directory_iterator(dir.path)) {
+    EXPECT_EQ(entry.path().filename().string().find(".tmp-"), std::string::npos) << entry.path();
+  }
+  // Exporting twice replaces the folder whole.
+  const fs::path out = dir.path / "out";
+  grpo::export_pretrained(*model, nullptr, out.string());
+  grpo::export_pretrained(*model, nullptr, out.string(), torch::kBFloat16);
+  EXPECT_EQ(read_json(out / "config.json").at("torch_dtype"), "bfloat16");
+  EXPECT_FALSE(fs::exists(out / "tokenizer.model"));
+}
