@@ -317,7 +317,7 @@ TEST(Trainer, BadSetupsAreNamed) {
   c = tiny_config(dir.path.string());
   EXPECT_NE(error_of([&] { grpo::GRPOTrainer::from_config(c); }).find("data.train"), std::string::npos);
   c.tokenizer.characters = "";
-  EXPECT_HAS(error_of([&] { grpo::make_tokenizer(c.tokenizer); }), "tokenizer: give either \"path\" or \"characters\"");
+  EXPECT_HAS(error_of([&] { grpo::make_tokenizer(c.tokenizer); }), "tokenizer: give \"path\" (a tokenizer file or folder) or \"characters\"");
   EXPECT_HAS(error_of([&] { grpo::make_tokenizer(c.tokenizer, dir / "no_checkpoint"); }), "tokenizer.json");
   auto trainer = tiny_trainer(tiny_config(dir.path.string()));
   grpo::TrainConfig no_eval = tiny_config(dir.path.string());
