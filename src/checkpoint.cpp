@@ -134,7 +134,7 @@ std::shared_ptr<CausalLM> load_model(const std::string& dir) {
   } catch (const Error& e) {
     throw Error(spec_path + ": " + e.what());
   }
-  auto model = std::make_shared<TransformerLM>(config);
+  auto model = TransformerLM::uninitialized(config);
   const std::string dtype = spec.value("dtype", std::string("float32"));
   load_weights(*model, (fs::path(dir) / "model.pt").string());
   if (dtype == "bfloat16") model->to(torch::kBFloat16);

@@ -291,6 +291,16 @@ TEST(Safetensors, ShardedRealCheckpointLoadsIdentically) {
   EXPECT_TRUE(fs::exists(dir / "model.safetensors.index.json"));
   EXPECT_FALSE(fs::exists(dir / "model.safetensors"));
   expect_same(grpo::load_safetensors(dir.path.string()), tensors);
+
+  // Views over the open shards read the same values without a copy.
+  const grpo::SafetensorsCheckpoint checkpoint(dir.path.string());
+  const auto views = checkpoint.views();
+  expect_same(views, tensors);
+  EXPECT_EQ(checkpoint.names().size(), tensors.size());
+  const grpo::SafetensorsFile file(kTinyLlama);
+  const torch::Tensor a = file.view("lm_head.weight"), b = file.view("lm_head.weight");
+  EXPECT_EQ(a.data_ptr(), b.data_ptr());  // the mapping itself, not copies
+  EXPECT_NE(file.tensor("lm_head.weight").data_ptr(), a.data_ptr());
 }
 
 // ------------------------------------------------------------------ corrupt files

@@ -72,9 +72,11 @@ TransformerConfig config_from_pretrained(const nlohmann::json& config, const std
 std::shared_ptr<TransformerLM> load_pretrained(const std::string& dir, c10::ScalarType dtype) {
   const std::string config_path = (fs::path(dir) / "config.json").string();
   const TransformerConfig c = config_from_pretrained(read_json_file(config_path), config_path);
-  const std::map<std::string, torch::Tensor> weights = load_safetensors(dir);
+  // NB: views into the mapped files, copied once, straight into the parameters.
+  const SafetensorsCheckpoint checkpoint(dir);
+  const std::map<std::string, torch::Tensor> weights = checkpoint.views();
 
-  auto model = std::make_shared<TransformerLM>(c);
+  auto model = TransformerLM::uninitialized(c);
   model->to(dtype);
   std::map<std::string, torch::Tensor> params;
   for (const auto& p : model->named_parameters()) params[p.key()] = p.value();

@@ -431,6 +431,10 @@ TransformerLM::TransformerLM(const TransformerConfig& config) : TransformerLM(co
   }
 }
 
+std::shared_ptr<TransformerLM> TransformerLM::uninitialized(const TransformerConfig& config) {
+  return std::shared_ptr<TransformerLM>(new TransformerLM(config, Uninitialized{}));
+}
+
 torch::Tensor TransformerLM::output_weight() { return lm_head_ ? lm_head_->weight : model_->embed_tokens->weight; }
 
 std::unique_ptr<KVCache> TransformerLM::make_cache(int64_t batch, int64_t max_length) {

@@ -10,6 +10,7 @@
 #include <cstddef>
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <string>
 #include <utility>
 #include <vector>
@@ -56,6 +57,9 @@ class SafetensorsFile {
   // of the mapping, so it outlives this object). Raises grpo::Error for an unknown
   // name, and for a BOOL tensor holding a byte other than 0 or 1.
   torch::Tensor tensor(const std::string& name) const;
+  // The same tensor without a copy: a CPU tensor over the mapped bytes, valid
+  // only while this object lives, and read-only (writing through it faults).
+  torch::Tensor view(const std::string& name) const;
   // Every tensor by name.
   std::map<std::string, torch::Tensor> tensors() const;
 
@@ -81,6 +85,22 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
                       const std::map<std::string, std::string>& metadata = {});
 void save_safetensors(const std::string& path, const std::map<std::string, torch::Tensor>& tensors,
                       const std::map<std::string, std::string>& metadata = {});
+
+// The files of a checkpoint (as load_safetensors finds and checks them) kept
+// open, so that its tensors can be viewed without a copy: load_pretrained copies
+// each straight from the mapping into the model's parameter.
+class SafetensorsCheckpoint {
+ public:
+  explicit SafetensorsCheckpoint(const std::string& path_or_dir);
+  ~SafetensorsCheckpoint();
+  std::vector<std::string> names() const;                  // sorted
+  std::map<std::string, torch::Tensor> views() const;      // SafetensorsFile::view of each
+  std::map<std::string, torch::Tensor> tensors() const;    // owning copies
+
+ private:
+  std::vector<std::unique_ptr<SafetensorsFile>> files_;
+  std::map<std::string, const SafetensorsFile*> where_;
+};
 
 // Every tensor of a checkpoint. `path_or_dir` is a .safetensors file or a folder
 // holding model.safetensors or, failing that, model.safetensors.index.json

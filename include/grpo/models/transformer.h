@@ -110,6 +110,11 @@ class TransformerLM : public torch::nn::Module, public CausalLM {
   // generator (torch::manual_seed makes them reproducible), norms 1, biases 0;
   // float32 on the CPU (move with to()).
   explicit TransformerLM(const TransformerConfig& config);
+  // The same network with its matrices left undrawn (their contents are
+  // unspecified), for loaders that overwrite every weight: it skips the random
+  // initialization, which costs seconds at 100M parameters, and does not draw
+  // from the global generator.
+  static std::shared_ptr<TransformerLM> uninitialized(const TransformerConfig& config);
 
   // ids (B, T) int64 in [0, V); attention_mask (B, S + T) any dtype, nonzero =
   // real token; positions (B, T) int64 in [0, max_position_embeddings); cache
