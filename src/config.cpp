@@ -50,6 +50,7 @@ void fields(V& v, ModelConfig& c) {
   v("init_from", c.init_from);
   v("config", c.config);
   v("dtype", c.dtype);
+  v("device", c.device);
 }
 
 template <class V>
@@ -496,6 +497,14 @@ void TrainConfig::validate() const {
   require(threads >= 0, "threads", ">= 0", threads);
 
   require_one_of("model.dtype", model.dtype, {"float32", "bfloat16", "float64"});
+  {
+    const std::string& d = model.device;
+    const bool cuda_n = d.rfind("cuda:", 0) == 0 && d.size() > 5 &&
+                        d.find_first_not_of("0123456789", 5) == std::string::npos;
+    if (d != "cpu" && d != "cuda" && !cuda_n) {
+      throw Error("model.device: must be \"cpu\", \"cuda\" or \"cuda:N\", got \"" + d + "\"");
+    }
+  }
   if (!checkpoint.save_pretrained.empty()) {
     require_one_of("checkpoint.save_pretrained", checkpoint.save_pretrained, {"float32", "bfloat16", "float16"});
   }

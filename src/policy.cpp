@@ -259,17 +259,20 @@ TokenLogprobs token_logprobs(CausalLM& model, const torch::Tensor& prompt_ids, c
   }
   if (options.chunk_tokens < 1) throw Error("token_logprobs: chunk_tokens must be >= 1");
   const int64_t N = completion_ids.size(0), Lp = prompt_ids.size(1), T = completion_ids.size(1);
-  const torch::Tensor ids = torch::cat({prompt_ids, completion_ids}, 1).to(torch::kLong);
+  // Inputs may live elsewhere (a RolloutBatch is on the CPU); the result is on the model's device.
+  const torch::Device device = device_of(model);
+  const torch::Tensor ids = torch::cat({prompt_ids, completion_ids}, 1).to(device, torch::kLong);
   // NB: completion positions after the stop attend normally; only earlier positions matter for kept tokens.
-  const torch::Tensor attention = torch::cat({prompt_mask.to(torch::kLong), torch::ones_like(completion_ids, torch::kLong)}, 1);
+  const torch::Tensor attention =
+      torch::cat({prompt_mask.to(torch::kLong), torch::ones_like(completion_ids, torch::kLong)}, 1).to(device);
   const torch::Tensor hidden = model.hidden_states(ids, attention, positions_from_mask(attention, Lp + T), nullptr);
   const int64_t H = hidden.size(-1);
   // Position Lp - 1 + t predicts completion token t.
-  const torch::Tensor kept = completion_mask.reshape({-1}).nonzero().squeeze(1);  // (M) flat indices into (N, T)
+  const torch::Tensor kept = completion_mask.to(device).reshape({-1}).nonzero().squeeze(1);  // (M) flat indices into (N, T)
   const torch::Tensor rows = kept.div(T, "floor"), cols = kept.remainder(T);
   const torch::Tensor flat_positions = rows * (Lp + T) + (Lp - 1) + cols;
   const torch::Tensor h = hidden.reshape({-1, H}).index_select(0, flat_positions);  // (M, H)
-  const torch::Tensor targets = completion_ids.reshape({-1}).index_select(0, kept).to(torch::kLong);
+  const torch::Tensor targets = ids.narrow(1, Lp, T).reshape({-1}).index_select(0, kept);
   const torch::Tensor weight = model.output_weight();
   const torch::Tensor kept_logprobs =
       ChunkedLogprobs::apply(h, weight, targets, options.temperature, options.chunk_tokens)[0];

@@ -41,15 +41,19 @@ RolloutBatch GroupSampler::sample(const std::vector<PromptRecord>& prompts, uint
   batch.num_prompts = static_cast<int64_t>(prompts.size());
   batch.group_size = config_.group_size;
   const int64_t N = batch.size();
-  batch.prompt_ids = g.prompt_ids;
-  batch.prompt_mask = g.prompt_mask;
-  batch.completion_ids = g.completion_ids;
-  batch.completion_mask = g.completion_mask;
-  batch.truncated = g.truncated;
+  // NB: a batch lives on the CPU whatever the model's device: rewards,
+  // advantages and row bookkeeping are CPU work, and the model's own calls
+  // (token_logprobs) move what they need.
+  batch.prompt_ids = g.prompt_ids.cpu();
+  batch.prompt_mask = g.prompt_mask.cpu();
+  batch.completion_ids = g.completion_ids.cpu();
+  batch.completion_mask = g.completion_mask.cpu();
+  batch.truncated = g.truncated.cpu();
   batch.group_index = torch::arange(batch.num_prompts, torch::kLong).repeat_interleave(config_.group_size);
   batch.prompts = prompts;
 
-  const torch::Tensor ids_cpu = g.completion_ids.cpu(), kept_cpu = g.completion_mask.cpu();
+  const torch::Tensor& ids_cpu = batch.completion_ids;
+  const torch::Tensor& kept_cpu = batch.completion_mask;
   const auto kept_ids = ids_cpu.accessor<int64_t, 2>();
   const auto kept = kept_cpu.accessor<int64_t, 2>();
   const auto& eos = generation.eos_ids;
@@ -67,7 +71,7 @@ RolloutBatch GroupSampler::sample(const std::vector<PromptRecord>& prompts, uint
   }
   // NB: after decoding, so rewards still see a truncated completion's text; only the loss ignores it.
   if (config_.mask_truncated_completions) {
-    batch.completion_mask = g.completion_mask * torch::logical_not(g.truncated).to(torch::kLong).unsqueeze(1);
+    batch.completion_mask = batch.completion_mask * torch::logical_not(batch.truncated).to(torch::kLong).unsqueeze(1);
   }
   return batch;
 }

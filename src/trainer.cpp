@@ -164,6 +164,18 @@ std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const Tokenizer&
   if (config.dtype == "bfloat16") model->module().to(torch::kBFloat16);
   else if (config.dtype == "float64") model->module().to(torch::kFloat64);
   else model->module().to(torch::kFloat32);
+  if (config.device != "cpu") {
+    if (!torch::cuda::is_available()) {
+      throw Error("model.device: \"" + config.device +
+                  "\" asked for, but CUDA is not available (no GPU visible, or a LibTorch built without CUDA)");
+    }
+    const torch::Device device(config.device);
+    if (device.has_index() && device.index() >= static_cast<int>(torch::cuda::device_count())) {
+      throw Error("model.device: \"" + config.device + "\" asked for, but there are " +
+                  std::to_string(torch::cuda::device_count()) + " CUDA devices");
+    }
+    model->module().to(device);
+  }
   return model;
 }
 
@@ -455,8 +467,9 @@ GRPOTrainer::Batch GRPOTrainer::collect(nlohmann::json& m) {
                                                         r.completion_mask, lo), T));
       }
     }
-    if (need_old) b.old_logp = torch::cat(olds);
-    if (reference_) b.ref_logp = torch::cat(refs);
+    // NB: kept with the batch on the CPU; update() moves each micro-batch's rows.
+    if (need_old) b.old_logp = torch::cat(olds).cpu();
+    if (reference_) b.ref_logp = torch::cat(refs).cpu();
   }
   m["seconds/logprobs"] = seconds_since(t0);
   return b;
@@ -477,6 +490,8 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
 
   double tokens = 0, kl = 0, clip_low = 0, clip_high = 0, clip_region = 0, entropy = 0, entropy_tokens = 0;
   std::vector<double> losses, norms, lrs;
+  // The batch is on the CPU; the loss is computed where the model is.
+  const torch::Device device = policy_->model().output_weight().device();
   for (int64_t it = 0; it < g.num_iterations; ++it) {
     const std::vector<int64_t> order = shuffled_indices(N, derive_seed(config_.seed, step_, 2000 + it));
     const torch::Tensor order_t = torch::tensor(order, torch::kLong);
@@ -494,10 +509,11 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
         const TokenLogprobs lp =
             policy_->token_logprobs(r.prompt_ids, r.prompt_mask, r.completion_ids, r.completion_mask, po);
         auto narrow_t = [&](const torch::Tensor& x) {
-          return x.defined() ? x.index_select(0, r.index).narrow(1, 0, r.t_len) : torch::Tensor();
+          return x.defined() ? x.index_select(0, r.index).narrow(1, 0, r.t_len).to(device) : torch::Tensor();
         };
+        const torch::Tensor mask = r.completion_mask.to(device);
         const GrpoLossResult out = grpo_loss(lp.logprobs, narrow_t(b.old_logp), narrow_t(b.ref_logp),
-                                             b.advantages.index_select(0, r.index), r.completion_mask, lo);
+                                             b.advantages.index_select(0, r.index).to(device), mask, lo);
         out.loss.backward();
         update_loss += out.loss.item<double>();
         const LossStats s = read_stats(out.stats);
@@ -507,7 +523,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
         clip_high += s.clip_high_frac * s.token_count;
         clip_region += s.clip_region_frac * s.token_count;
         if (lp.entropy.defined()) {
-          entropy += (lp.entropy * r.completion_mask).sum().item<double>();
+          entropy += (lp.entropy * mask).sum().item<double>();
           entropy_tokens += s.token_count;
         }
       }

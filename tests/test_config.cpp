@@ -64,6 +64,7 @@ TrainConfig non_default() {
   c.model.config.tie_word_embeddings = true;
   c.model.config.attention_bias = true;
   c.model.dtype = "bfloat16";
+  c.model.device = "cuda:1";
   c.tokenizer.type = "sentencepiece";
   c.tokenizer.path = "tok.json";
   c.tokenizer.characters = "ab\xc3\xa9";
@@ -73,12 +74,15 @@ TrainConfig non_default() {
   c.data.template_text = "Q: {question} {{A}}";
   c.data.shuffle = false;
   c.data.eval_limit = 7;
+  c.data.chat_template = "chatml";
+  c.data.system_prompt = "Be brief.";
   c.sampling.max_new_tokens = 33;
   c.sampling.temperature = 0.7;
   c.sampling.top_k = 5;
   c.sampling.top_p = 0.9;
   c.sampling.min_p = 0.05;
   c.sampling.mask_truncated_completions = true;
+  c.sampling.stop_tokens = {"<|im_end|>", "<s>"};
   c.loss.loss_type = "dr_grpo";
   c.loss.beta = 0.1;
   c.loss.epsilon_low = 0.1;
@@ -132,6 +136,7 @@ TrainConfig non_default() {
   c.checkpoint.save_every = 5;
   c.checkpoint.keep_last = 3;
   c.checkpoint.resume = false;
+  c.checkpoint.save_pretrained = "bfloat16";
   c.logging.log_every = 2;
   c.logging.console = false;
   c.logging.level = "debug";
@@ -156,6 +161,11 @@ void expect_same(const TrainConfig& a, const TrainConfig& b) {
   EXPECT_EQ(a.output_dir, b.output_dir);
   EXPECT_EQ(a.threads, b.threads);
   EXPECT_EQ(a.model.init_from, b.model.init_from);
+  EXPECT_EQ(a.model.device, b.model.device);
+  EXPECT_EQ(a.data.chat_template, b.data.chat_template);
+  EXPECT_EQ(a.data.system_prompt, b.data.system_prompt);
+  EXPECT_EQ(a.sampling.stop_tokens, b.sampling.stop_tokens);
+  EXPECT_EQ(a.checkpoint.save_pretrained, b.checkpoint.save_pretrained);
   EXPECT_EQ(a.model.config.vocab_size, b.model.config.vocab_size);
   EXPECT_EQ(a.model.config.hidden_size, b.model.config.hidden_size);
   EXPECT_EQ(a.model.config.intermediate_size, b.model.config.intermediate_size);
@@ -343,6 +353,9 @@ TEST(ConfigValidate, RangeRulesNameTheKeyAndTheValue) {
   const std::vector<Case> cases = {
       {"threads=-1", "threads: must be >= 0, got -1"},
       {"model.dtype=float16", "model.dtype: must be one of float32, bfloat16, float64, got \"float16\""},
+      {"model.device=gpu", "model.device: must be \"cpu\", \"cuda\" or \"cuda:N\", got \"gpu\""},
+      {"model.device=cuda:x", "model.device: must be \"cpu\", \"cuda\" or \"cuda:N\", got \"cuda:x\""},
+      {"checkpoint.save_pretrained=int8", "checkpoint.save_pretrained: must be one of float32, bfloat16, float16, got \"int8\""},
       {"tokenizer.type=bpe", "tokenizer.type: must be one of auto, char, sentencepiece, hf, got \"bpe\""},
       {"data.eval_limit=-2", "data.eval_limit: must be >= 0, got -2"},
       {"sampling.max_new_tokens=0", "sampling.max_new_tokens: must be >= 1, got 0"},

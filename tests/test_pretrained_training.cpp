@@ -94,6 +94,55 @@ TEST(PretrainedTraining, HuggingFaceFolderInTrainedFolderOut) {
   EXPECT_TRUE(fs::exists(fs::path(*latest) / "tokenizer.model"));
 }
 
+// The policy on a GPU: rollouts and advantages stay on the CPU, the model's
+// calls move their rows, and the log-probs match the CPU model's.
+TEST(PretrainedTrainingCuda, TrainsOnTheGpuWithCpuBookkeeping) {
+  if (!torch::cuda::is_available()) {
+    grpo::ModelConfig m;
+    m.init_from = kStories;
+    m.device = "cuda";
+    const auto tokenizer = grpo::load_tokenizer(kStories);
+    EXPECT_HAS(error_of([&] { grpo::make_model(m, *tokenizer, 0); }), "model.device: \"cuda\" asked for, but CUDA");
+    GTEST_SKIP() << "no CUDA GPU";
+  }
+  const auto tokenizer = grpo::load_tokenizer(kStories);
+  const auto cpu_model = grpo::load_model(kStories);
+  auto gpu_model = grpo::load_model(kStories);
+  gpu_model->module().to(torch::kCUDA);
+  const std::vector<int64_t> prompt = tokenizer->encode_prompt("Once upon a time");
+  const std::vector<int64_t> completion = tokenizer->encode(", there was a little dog named Max.");
+  const auto p = torch::tensor(prompt, torch::kLong).unsqueeze(0);
+  const auto c = torch::tensor(completion, torch::kLong).unsqueeze(0);
+  const auto pm = torch::ones_like(p), cm = torch::ones_like(c);
+  const auto on_cpu = grpo::token_logprobs(*cpu_model, p, pm, c, cm, {}).logprobs;
+  const auto on_gpu = grpo::token_logprobs(*gpu_model, p, pm, c, cm, {}).logprobs;
+  EXPECT_TRUE(on_gpu.is_cuda());
+  EXPECT_TRUE(torch::allclose(on_gpu.cpu(), on_cpu, 1e-4, 1e-4));
+
+  TempDir dir("hf_train_cuda");
+  const fs::path data = dir.path / "train.jsonl";
+  std::ofstream(data) << R"({"prompt": "Once upon a time, there was a little dog."})" << "\n";
+  grpo::TrainConfig cfg;
+  cfg.output_dir = (dir.path / "run").string();
+  cfg.model.init_from = kStories;
+  cfg.model.device = "cuda";
+  cfg.data.train = data.string();
+  cfg.sampling.max_new_tokens = 12;
+  cfg.rewards = json::parse(R"({"rewards": [{"name": "regex", "pattern": "\\bdog\\b"}]})");
+  cfg.loss.beta = 0.1;
+  cfg.grpo.steps = 2;
+  cfg.grpo.prompts_per_step = 1;
+  cfg.grpo.group_size = 4;
+  cfg.grpo.num_iterations = 2;
+  cfg.checkpoint.resume = false;
+  cfg.checkpoint.save_pretrained = "float32";
+  cfg.logging.console = false;
+  const json report = grpo::GRPOTrainer::from_config(cfg)->train();
+  EXPECT_EQ(report.at("steps"), 2);
+  EXPECT_TRUE(fs::exists(dir.path / "run" / "final" / "model.safetensors"));
+  EXPECT_EQ(grpo::load_pretrained((dir.path / "run" / "final").string())->config().vocab_size, 512);
+}
+
 TEST(PretrainedTraining, StopTokensAreResolvedOrNamed) {
   const auto tokenizer = grpo::load_tokenizer(kStories);
   grpo::SamplingConfig s;

@@ -27,6 +27,9 @@ struct ModelConfig {
   std::string init_from;              // checkpoint folder to load weights (and the model config) from; "" = fresh
   TransformerConfig config;           // JSON "config": Hugging Face keys; vocab_size 0 = the tokenizer's
   std::string dtype = "float32";      // "float32" | "bfloat16" | "float64"
+  // Where the policy and reference run: "cpu", "cuda" or "cuda:N". Rollouts,
+  // rewards and advantages stay on the CPU; the model's calls move their rows.
+  std::string device = "cpu";
 };
 
 // The tokenizer: files on disk, or a CharTokenizer built from a character set,
