@@ -7,6 +7,7 @@
 #include <grpo/config.h>
 #include <grpo/data.h>
 #include <grpo/error.h>
+#include <grpo/hf_tokenizer.h>
 #include <grpo/io/pretrained.h>
 #include <grpo/io/safetensors.h>
 #include <grpo/sp_tokenizer.h>
@@ -92,6 +93,61 @@ TEST(PretrainedTraining, HuggingFaceFolderInTrainedFolderOut) {
   const auto latest = grpo::latest_checkpoint(c.output_dir);
   ASSERT_TRUE(latest.has_value());
   EXPECT_TRUE(fs::exists(fs::path(*latest) / "tokenizer.model"));
+}
+
+// A Qwen2 folder with a tokenizer.json (byte-level BPE, ChatML) goes in the same
+// way: chat-formatted prompts, <|im_end|> as EOS, and a Qwen2 folder out.
+TEST(PretrainedTraining, Qwen2FolderWithTokenizerJson) {
+  TempDir dir("qwen2_train");
+  const fs::path model_dir = dir.path / "qwen2";
+  const std::string tokenizer_dir = std::string(GRPO_TEST_DATA_DIR) + "/tokenizers/qwen2_tiny";
+  grpo::TransformerConfig tc;
+  tc.vocab_size = 267;  // 264 pieces + 3 added tokens
+  tc.hidden_size = 32;
+  tc.intermediate_size = 64;
+  tc.num_layers = 2;
+  tc.num_heads = 4;
+  tc.num_kv_heads = 2;
+  tc.max_position_embeddings = 128;
+  tc.tie_word_embeddings = true;
+  tc.attention_bias = true;  // Qwen2
+  torch::manual_seed(0);
+  grpo::save_pretrained(grpo::TransformerLM(tc), model_dir.string());
+  for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) fs::copy_file(fs::path(tokenizer_dir) / f, model_dir / f);
+
+  const fs::path data = dir.path / "train.jsonl";
+  std::ofstream(data) << R"({"question": "What is 2+2?", "answer": "4"})" << "\n";
+  grpo::TrainConfig c;
+  c.output_dir = (dir.path / "run").string();
+  c.threads = 1;
+  c.model.init_from = model_dir.string();
+  c.data.train = data.string();
+  c.data.prompt_key = "question";
+  c.data.template_text = "{question}";
+  c.data.chat_template = "chatml";
+  c.sampling.max_new_tokens = 6;
+  c.rewards = json::parse(R"({"rewards": [{"name": "accuracy"}]})");
+  c.grpo.steps = 1;
+  c.grpo.prompts_per_step = 1;
+  c.grpo.group_size = 4;
+  c.checkpoint.resume = false;
+  c.checkpoint.save_pretrained = "float32";
+  c.logging.console = false;
+  auto trainer = grpo::GRPOTrainer::from_config(c);
+  const auto* hf = dynamic_cast<const grpo::HFTokenizer*>(trainer->tokenizer().get());
+  ASSERT_NE(hf, nullptr);
+  EXPECT_EQ(hf->id_to_token(hf->eos_id()), "<|im_end|>");
+  // The ChatML control tokens are single tokens in the prompt.
+  const auto ids = hf->encode_prompt("<|im_start|>user\nhi<|im_end|>\n");
+  EXPECT_EQ(ids.front(), *hf->token_to_id("<|im_start|>"));
+  trainer->train();
+  const fs::path final_dir = dir.path / "run" / "final";
+  EXPECT_EQ(read_json(final_dir / "config.json").at("model_type"), "qwen2");
+  EXPECT_EQ(read_json(final_dir / "generation_config.json").at("eos_token_id"), *hf->token_to_id("<|im_end|>"));
+  const auto back = grpo::load_tokenizer(final_dir.string());
+  EXPECT_NE(dynamic_cast<const grpo::HFTokenizer*>(back.get()), nullptr);
+  EXPECT_EQ(back->encode("What is 2+2?"), hf->encode("What is 2+2?"));
+  EXPECT_TRUE(grpo::load_pretrained(final_dir.string())->config().attention_bias);
 }
 
 // The policy on a GPU: rollouts and advantages stay on the CPU, the model's
