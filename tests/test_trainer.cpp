@@ -370,3 +370,20 @@ TEST(Sft, LearnsItsPairsAndWritesALoadableCheckpoint) {
             }).find("record 4 has no string field \"completion\""),
             std::string::npos);
 }
+
+// The generator state saved in trainer_state.json: a round trip restores the
+// stream exactly, and a damaged value is an error that leaves the generator alone.
+TEST(Checkpoint, CpuRngStateRoundTripAndBadValues) {
+  torch::manual_seed(11);
+  const json saved = grpo::cpu_rng_state();
+  const torch::Tensor first = torch::rand({4});
+  grpo::set_cpu_rng_state(saved);
+  EXPECT_TRUE(torch::equal(torch::rand({4}), first));
+
+  grpo::set_cpu_rng_state(saved);
+  EXPECT_HAS(error_of([] { grpo::set_cpu_rng_state(json(42)); }), "\"cpu_rng\" must be a hex string");
+  EXPECT_HAS(error_of([] { grpo::set_cpu_rng_state(json("abc")); }), "\"cpu_rng\" must be a hex string");
+  EXPECT_HAS(error_of([] { grpo::set_cpu_rng_state(json("zz")); }), "non-hex character");
+  EXPECT_HAS(error_of([] { grpo::set_cpu_rng_state(json("00ff")); }), "bad \"cpu_rng\"");  // wrong length
+  EXPECT_TRUE(torch::equal(torch::rand({4}), first));  // none of them touched the generator
+}
