@@ -419,34 +419,18 @@ torch::Tensor SafetensorsFile::view(const std::string& name) const {
                   std::to_string(*bad) + ", expected 0 or 1");
   }
   if (bytes == 0) return torch::empty(i.shape, torch::TensorOptions().dtype(d->type));
+  // NB: a view is read to be copied; asking the kernel to read the span ahead
+  // cuts the copy's cost on a cold mapping (one fault per page otherwise).
+  // Advice only, so errors are ignored.
+  const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
+  const auto first = reinterpret_cast<uintptr_t>(src) & ~(page - 1);
+  ::madvise(reinterpret_cast<void*>(first), bytes + (reinterpret_cast<uintptr_t>(src) - first), MADV_WILLNEED);
   // NB: from_blob needs a mutable pointer; the mapping is PROT_READ, and the
   // header says callers only read through it.
   return torch::from_blob(const_cast<unsigned char*>(src), i.shape, torch::TensorOptions().dtype(d->type));
 }
 
-torch::Tensor SafetensorsFile::tensor(const std::string& name) const {
-  const SafetensorsInfo& i = info(name);
-  const Dtype* d = dtype_by_name(i.dtype);
-  assert(d != nullptr && map_ != nullptr);  // both checked by the constructor
-  const unsigned char* src = map_ + data_start_ + i.begin;
-  const auto bytes = static_cast<size_t>(i.end - i.begin);
-  if (d->type == c10::kBool) {
-    const unsigned char* bad = std::find_if(src, src + bytes, [](unsigned char b) { return b > 1; });
-    if (bad != src + bytes)
-      throw Error(path_ + ": tensor '" + name + "': BOOL byte " + std::to_string(bad - src) + " is " +
-                  std::to_string(*bad) + ", expected 0 or 1");
-  }
-  torch::Tensor out = torch::empty(i.shape, torch::TensorOptions().dtype(d->type));
-  if (bytes > 0) {
-    // NB: asking the kernel to read the span ahead halves the copy's cost on a
-    // cold mapping (one fault per page otherwise); advice only, so errors are ignored.
-    const auto page = static_cast<uintptr_t>(::sysconf(_SC_PAGESIZE));
-    const auto first = reinterpret_cast<uintptr_t>(src) & ~(page - 1);
-    ::madvise(reinterpret_cast<void*>(first), bytes + (reinterpret_cast<uintptr_t>(src) - first), MADV_WILLNEED);
-    std::memcpy(out.data_ptr(), src, bytes);
-  }
-  return out;
-}
+torch::Tensor SafetensorsFile::tensor(const std::string& name) const { return view(name).clone(); }
 
 std::map<std::string, torch::Tensor> SafetensorsFile::tensors() const {
   std::map<std::string, torch::Tensor> out;
