@@ -13,7 +13,6 @@
 #include <map>
 #include <mutex>
 #include <sstream>
-#include <unistd.h>
 
 #include "grpo/error.h"
 #include "grpo/hf_tokenizer.h"
@@ -21,6 +20,7 @@
 #include "grpo/metrics.h"
 #include "grpo/sp_tokenizer.h"
 #include "grpo/models/transformer.h"
+#include "atomic_folder.h"
 #include "weights.h"
 
 namespace grpo {
@@ -159,52 +159,31 @@ std::shared_ptr<Tokenizer> load_tokenizer(const std::string& dir) {
 
 void write_checkpoint(const std::string& dir, const CheckpointContents& contents) {
   if (contents.model == nullptr) throw Error("write_checkpoint " + dir + ": no model");
-  const fs::path final_dir(dir);
-  const fs::path tmp = final_dir.string() + ".tmp-" + std::to_string(::getpid());
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  try {
-    if (!fs::create_directories(tmp, ec) || ec) {
-      throw Error(tmp.string() + ": cannot create the folder (" + ec.message() + ")");
-    }
-    nlohmann::json spec = {{"type", "custom"}};
-    if (auto* lm = dynamic_cast<TransformerLM*>(contents.model)) {
-      const auto dtype = lm->parameters().front().scalar_type();
-      spec = {{"type", "transformer"},
-              {"config", lm->config().to_json()},
-              {"dtype", dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kFloat64 ? "float64" : "float32"}};
-    }
-    write_file_atomic((tmp / "model.json").string(), spec.dump(2) + "\n");
-    save_weights(contents.model->module(), (tmp / "model.pt").string());
-    if (contents.tokenizer) contents.tokenizer->save_to(tmp.string());
-    if (contents.reference) save_weights(contents.reference->module(), (tmp / "reference.pt").string());
-    if (contents.optimizer) {
-      torch::serialize::OutputArchive archive;
-      contents.optimizer->save(archive);
-      save_archive(archive, (tmp / "optimizer.pt").string(), "the optimizer state");
-    }
-    if (!contents.trainer_state.is_null()) {
-      write_file_atomic((tmp / "trainer_state.json").string(), contents.trainer_state.dump(2) + "\n");
-    }
-    if (!contents.config.is_null()) write_file_atomic((tmp / "config.json").string(), contents.config.dump(2) + "\n");
-
-    // NB: the old folder is moved aside, not deleted, until the new one is in place.
-    const fs::path old = final_dir.string() + ".old-" + std::to_string(::getpid());
-    const bool had_old = fs::exists(final_dir);
-    if (had_old) {
-      fs::rename(final_dir, old, ec);
-      if (ec) throw Error(dir + ": cannot move the previous checkpoint aside (" + ec.message() + ")");
-    }
-    fs::rename(tmp, final_dir, ec);
-    if (ec) {
-      if (had_old) fs::rename(old, final_dir, ec);
-      throw Error(dir + ": cannot move the new checkpoint into place (" + ec.message() + ")");
-    }
-    if (had_old) fs::remove_all(old, ec);
-  } catch (...) {
-    fs::remove_all(tmp, ec);
-    throw;
-  }
+  write_folder_atomic(
+      dir,
+      [&](const fs::path& tmp) {
+        nlohmann::json spec = {{"type", "custom"}};
+        if (auto* lm = dynamic_cast<TransformerLM*>(contents.model)) {
+          const auto dtype = lm->parameters().front().scalar_type();
+          spec = {{"type", "transformer"},
+                  {"config", lm->config().to_json()},
+                  {"dtype", dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kFloat64 ? "float64" : "float32"}};
+        }
+        write_file_atomic((tmp / "model.json").string(), spec.dump(2) + "\n");
+        save_weights(contents.model->module(), (tmp / "model.pt").string());
+        if (contents.tokenizer) contents.tokenizer->save_to(tmp.string());
+        if (contents.reference) save_weights(contents.reference->module(), (tmp / "reference.pt").string());
+        if (contents.optimizer) {
+          torch::serialize::OutputArchive archive;
+          contents.optimizer->save(archive);
+          save_archive(archive, (tmp / "optimizer.pt").string(), "the optimizer state");
+        }
+        if (!contents.trainer_state.is_null()) {
+          write_file_atomic((tmp / "trainer_state.json").string(), contents.trainer_state.dump(2) + "\n");
+        }
+        if (!contents.config.is_null()) write_file_atomic((tmp / "config.json").string(), contents.config.dump(2) + "\n");
+      },
+      "checkpoint");
 }
 
 std::string checkpoint_dir(const std::string& output_dir, int64_t step) {

@@ -5,11 +5,11 @@
 #include <torch/torch.h>
 
 #include <filesystem>
-#include <unistd.h>
 
 #include "grpo/error.h"
 #include "grpo/io/safetensors.h"
 #include "grpo/metrics.h"
+#include "atomic_folder.h"
 #include "weights.h"
 
 namespace grpo {
@@ -121,29 +121,19 @@ void export_pretrained(const CausalLM& model, const Tokenizer* tokenizer, const 
                        c10::optional<c10::ScalarType> dtype) {
   const auto* lm = dynamic_cast<const TransformerLM*>(&model);
   if (lm == nullptr) throw Error("export_pretrained " + dir + ": only a grpo::TransformerLM has a Hugging Face form");
-  const fs::path final_dir(dir);
-  const fs::path tmp = final_dir.string() + ".tmp-" + std::to_string(::getpid());
-  std::error_code ec;
-  fs::remove_all(tmp, ec);
-  try {
-    save_pretrained(*lm, tmp.string(), dtype);
-    if (tokenizer != nullptr) {
-      tokenizer->save_to(tmp.string());
-      nlohmann::ordered_json generation = {{"_from_model_config", true}};
-      if (auto bos = tokenizer->bos_id()) generation["bos_token_id"] = *bos;
-      generation["eos_token_id"] = tokenizer->eos_id();
-      generation["pad_token_id"] = tokenizer->pad_id();
-      write_file_atomic((tmp / "generation_config.json").string(), generation.dump(2) + "\n");
-    }
-    fs::remove_all(final_dir, ec);
-    if (ec) throw Error(dir + ": cannot replace the old folder (" + ec.message() + ")");
-    fs::rename(tmp, final_dir, ec);
-    if (ec) throw Error(dir + ": cannot rename " + tmp.string() + " into place (" + ec.message() + ")");
-  } catch (...) {
-    std::error_code ignored;
-    fs::remove_all(tmp, ignored);
-    throw;
-  }
+  write_folder_atomic(
+      dir,
+      [&](const fs::path& tmp) {
+        save_pretrained(*lm, tmp.string(), dtype);
+        if (tokenizer == nullptr) return;
+        tokenizer->save_to(tmp.string());
+        nlohmann::ordered_json generation = {{"_from_model_config", true}};
+        if (auto bos = tokenizer->bos_id()) generation["bos_token_id"] = *bos;
+        generation["eos_token_id"] = tokenizer->eos_id();
+        generation["pad_token_id"] = tokenizer->pad_id();
+        write_file_atomic((tmp / "generation_config.json").string(), generation.dump(2) + "\n");
+      },
+      "folder");
 }
 
 }  // namespace grpo
