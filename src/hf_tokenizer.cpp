@@ -28,6 +28,7 @@
 
 #include "grpo/error.h"
 #include "grpo/metrics.h"
+#include "utf8.h"
 
 namespace grpo {
 
@@ -69,24 +70,6 @@ uint32_t code_point_before(const char* s, size_t pos, size_t* len) {
   return code_point_at(s, start, len);
 }
 
-void append_utf8(std::string& out, uint32_t cp) {
-  if (cp < 0x80) {
-    out += static_cast<char>(cp);
-  } else if (cp < 0x800) {
-    out += static_cast<char>(0xC0 | (cp >> 6));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else if (cp < 0x10000) {
-    out += static_cast<char>(0xE0 | (cp >> 12));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  } else {
-    out += static_cast<char>(0xF0 | (cp >> 18));
-    out += static_cast<char>(0x80 | ((cp >> 12) & 0x3F));
-    out += static_cast<char>(0x80 | ((cp >> 6) & 0x3F));
-    out += static_cast<char>(0x80 | (cp & 0x3F));
-  }
-}
-
 // Rust's char::is_whitespace (White_Space), as `tokenizers` uses for lstrip/rstrip.
 bool is_white_space(uint32_t cp) { return u_hasBinaryProperty(static_cast<UChar32>(cp), UCHAR_WHITE_SPACE); }
 
@@ -126,11 +109,9 @@ bool byte_level_decode(const std::string& spelling, std::string* bytes) {
   const ByteAlphabet& a = byte_alphabet();
   bytes->clear();
   for (size_t pos = 0; pos < spelling.size();) {
-    const unsigned char b = static_cast<unsigned char>(spelling[pos]);
-    const size_t len = utf8_len(b);
-    if ((b & 0xC0) == 0x80 || pos + len > spelling.size()) return false;
-    size_t l;
-    const uint32_t cp = code_point_at(spelling.data(), pos, &l);
+    uint32_t cp;
+    const size_t len = next_code_point(spelling, pos, &cp);
+    if (len == 0) return false;
     if (cp >= a.byte_of_cp.size() || a.byte_of_cp[cp] < 0) return false;
     *bytes += static_cast<char>(a.byte_of_cp[cp]);
     pos += len;
@@ -138,11 +119,7 @@ bool byte_level_decode(const std::string& spelling, std::string* bytes) {
   return true;
 }
 
-std::string byte_level_spelling(unsigned char b) {
-  std::string s;
-  append_utf8(s, byte_alphabet().cp_of_byte[b]);
-  return s;
-}
+std::string byte_level_spelling(unsigned char b) { return utf8(byte_alphabet().cp_of_byte[b]); }
 
 // ---------------------------------------------------------------- PCRE2
 
