@@ -212,14 +212,12 @@ bool SentencePieceTokenizer::save_to(const std::string& dir) const {
   auto spelling = [&](std::optional<int64_t> id) {
     return id && *id >= 0 ? nlohmann::json(piece(*id)) : nlohmann::json(nullptr);
   };
-  grpo_spm_info info{};
-  spm().get_info(sp_.get(), &info);
   nlohmann::ordered_json config = {
       {"tokenizer_class", "LlamaTokenizer"},
       {"bos_token", spelling(bos_)},
       {"eos_token", spelling(eos_)},
       {"unk_token", spelling(unk_ >= 0 ? std::optional<int64_t>(unk_) : std::nullopt)},
-      {"pad_token", info.pad_id >= 0 ? spelling(pad_) : nlohmann::json(nullptr)},
+      {"pad_token", pad_ != eos_ ? spelling(pad_) : nlohmann::json(nullptr)},  // EOS pads when there is no PAD piece
       {"add_bos_token", bos_.has_value()},
       {"add_eos_token", false},
       {"clean_up_tokenization_spaces", false},
