@@ -32,30 +32,37 @@ json read_json(const fs::path& path) {
   return json::parse(f);
 }
 
-}  // namespace
-
-TEST(PretrainedTraining, HuggingFaceFolderInTrainedFolderOut) {
-  TempDir dir("hf_train");
+// Two steps of GRPO on stories260K from its Hugging Face folder, writing into
+// `dir`: two story openings, the "mentions a dog" reward, β = 0.1.
+grpo::TrainConfig stories_run(const TempDir& dir) {
   const fs::path data = dir.path / "train.jsonl";
   std::ofstream(data) << R"({"prompt": "Once upon a time, there was a little dog."})" << "\n"
                       << R"({"prompt": "Tom had a big red ball."})" << "\n";
   grpo::TrainConfig c;
   c.output_dir = (dir.path / "run").string();
-  c.threads = 1;
   c.model.init_from = kStories;
   c.data.train = data.string();
   c.sampling.max_new_tokens = 12;
-  c.sampling.stop_tokens = {"<s>"};
   c.rewards = json::parse(R"({"rewards": [{"name": "regex", "pattern": "\\bdog\\b"}]})");
   c.loss.beta = 0.1;
-  c.optimizer.lr = 1e-3;
-  c.optimizer.warmup_steps = 0;
   c.grpo.steps = 2;
-  c.grpo.prompts_per_step = 2;
   c.grpo.group_size = 4;
   c.checkpoint.resume = false;
-  c.checkpoint.save_pretrained = "bfloat16";
   c.logging.console = false;
+  return c;
+}
+
+}  // namespace
+
+TEST(PretrainedTraining, HuggingFaceFolderInTrainedFolderOut) {
+  TempDir dir("hf_train");
+  grpo::TrainConfig c = stories_run(dir);
+  c.threads = 1;
+  c.sampling.stop_tokens = {"<s>"};
+  c.optimizer.lr = 1e-3;
+  c.optimizer.warmup_steps = 0;
+  c.grpo.prompts_per_step = 2;
+  c.checkpoint.save_pretrained = "bfloat16";
   c.validate();
 
   auto trainer = grpo::GRPOTrainer::from_config(c);
@@ -176,23 +183,11 @@ TEST(PretrainedTrainingCuda, TrainsOnTheGpuWithCpuBookkeeping) {
   EXPECT_TRUE(torch::allclose(on_gpu.cpu(), on_cpu, 1e-4, 1e-4));
 
   TempDir dir("hf_train_cuda");
-  const fs::path data = dir.path / "train.jsonl";
-  std::ofstream(data) << R"({"prompt": "Once upon a time, there was a little dog."})" << "\n";
-  grpo::TrainConfig cfg;
-  cfg.output_dir = (dir.path / "run").string();
-  cfg.model.init_from = kStories;
+  grpo::TrainConfig cfg = stories_run(dir);
   cfg.model.device = "cuda";
-  cfg.data.train = data.string();
-  cfg.sampling.max_new_tokens = 12;
-  cfg.rewards = json::parse(R"({"rewards": [{"name": "regex", "pattern": "\\bdog\\b"}]})");
-  cfg.loss.beta = 0.1;
-  cfg.grpo.steps = 2;
   cfg.grpo.prompts_per_step = 1;
-  cfg.grpo.group_size = 4;
   cfg.grpo.num_iterations = 2;
-  cfg.checkpoint.resume = false;
   cfg.checkpoint.save_pretrained = "float32";
-  cfg.logging.console = false;
   const json report = grpo::GRPOTrainer::from_config(cfg)->train();
   EXPECT_EQ(report.at("steps"), 2);
   EXPECT_TRUE(fs::exists(dir.path / "run" / "final" / "model.safetensors"));
