@@ -5,10 +5,11 @@
 // on about 1 MB of English text (Debian's licence texts).
 //   bench_io [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
-#include <grpo/checkpoint.h>
-#include <grpo/hf_tokenizer.h>
 #include <grpo/io/pretrained.h>
-#include <grpo/sp_tokenizer.h>
+#include <grpo/io/weights.h>
+#include <grpo/train/checkpoint.h>
+#include <grpo/tokenizers/hf_tokenizer.h>
+#include <grpo/tokenizers/sentencepiece.h>
 #include <torch/torch.h>
 
 #include <filesystem>

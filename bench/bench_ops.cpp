@@ -9,7 +9,8 @@
 // bytes_per_second is an effective bandwidth comparable with `copy`, which
 // reads and writes that many bytes in total.
 #include <benchmark/benchmark.h>
-#include <grpo/ops.h>
+#include <grpo/ops/group_advantages.h>
+#include <grpo/ops/grpo_loss.h>
 #include <torch/torch.h>
 
 #include <algorithm>

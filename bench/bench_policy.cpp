@@ -4,7 +4,7 @@
 // Shapes: P prompts, G completions each, N = P·G rows, Lp prompt positions.
 #include <benchmark/benchmark.h>
 #include <grpo/models/transformer.h>
-#include <grpo/policy.h>
+#include <grpo/rollout/policy.h>
 #include <torch/torch.h>
 
 #include <memory>

@@ -38,7 +38,7 @@ __device__ A batch_std(const GroupAdvantageParams& p) {
 
 template <typename A>
 __global__ void __launch_bounds__(kThreads) group_advantages_kernel(GroupAdvantageParams p) {
-  const bool batch = p.scale == AdvantageScaling::Batch;
+  const bool batch = p.scale == AdvantageScale::Batch;
   const A batch_divisor = batch ? batch_std<A>(p) : A(0);
   const int64_t P = p.N / p.G;
   const int64_t first = batch ? threadIdx.x : blockIdx.x * static_cast<int64_t>(kThreads) + threadIdx.x;
@@ -78,7 +78,7 @@ cudaError_t launch_group_advantages(const GroupAdvantageParams& p, cudaStream_t 
   const int64_t P = p.N / p.G;
   const int64_t wanted = (P + kThreads - 1) / kThreads;
   const unsigned int blocks =
-      p.scale == AdvantageScaling::Batch ? 1u : static_cast<unsigned int>(wanted < 65535 ? wanted : 65535);
+      p.scale == AdvantageScale::Batch ? 1u : static_cast<unsigned int>(wanted < 65535 ? wanted : 65535);
   group_advantages_kernel<A><<<blocks, kThreads, 0, stream>>>(p);
   return cudaGetLastError();
 }

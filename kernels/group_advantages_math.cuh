@@ -1,20 +1,19 @@
 // Group-relative advantages, written once for the CPU path
-// (src/ops/group_advantages.cpp) and the CUDA kernel (kernels/group_advantages.cu).
+// (src/ops/group_advantages_cpu.cpp) and the CUDA kernel (kernels/group_advantages.cu).
 // N rewards in P groups of G consecutive ones; A is the accumulation type.
 #pragma once
 
+#include "grpo/ops/enums.h"
 #include "tensor_view.cuh"
 
 namespace grpo::kernels {
-
-enum class AdvantageScaling : int32_t { Group = 0, Batch = 1, None = 2 };
 
 struct GroupAdvantageParams {
   View1D rewards;  // (N)
   int64_t N = 0;
   int64_t G = 0;
-  double eps = 1e-4;
-  AdvantageScaling scale = AdvantageScaling::Group;
+  double eps;            // added to the std before dividing
+  AdvantageScale scale;  // what the centred rewards are divided by
   void* advantages = nullptr;  // (N) contiguous, type A; written
   void* group_mean = nullptr;  // (P) contiguous, type A; written
   void* group_std = nullptr;   // (P) contiguous, type A; written
@@ -30,12 +29,12 @@ GRPO_HD A bessel_std(A sum_sq_dev, int64_t n) {
 // One advantage. `divisor_std` is the group's or the batch's std.
 template <typename A>
 GRPO_HD A group_advantage(A reward, A group_mean, A divisor_std, bool group_all_equal, A eps,
-                          AdvantageScaling scale) {
+                          AdvantageScale scale) {
   // NB: a group of equal rewards carries no signal; its mean may differ from the
   // rewards by rounding, so it is zeroed explicitly rather than computed.
   if (group_all_equal) return A(0);
   const A centred = reward - group_mean;
-  return scale == AdvantageScaling::None ? centred : centred / (divisor_std + eps);
+  return scale == AdvantageScale::None ? centred : centred / (divisor_std + eps);
 }
 
 }  // namespace grpo::kernels

@@ -61,7 +61,7 @@ __device__ Sums<A, kNumRowSums> loss_row(const GrpoLossParams& p, const TokenCon
   }
   pre = block_sum(pre);
   const A seq_log_ratio = sequence_log_ratio(pre.v[1], pre.v[0]);
-  const A weight = row_weight(pre.v[0], p.aggregation);
+  const A weight = row_weight(pre.v[0], p.loss_type);
   const A adv = load<A>(p.advantages, i);
   A* grad = static_cast<A*>(p.grad);
 

@@ -1,15 +1,13 @@
 // The GRPO loss per token and per row, with its derivative w.r.t. logp, written
-// once for the CPU loop (src/ops/grpo_loss.cpp) and the CUDA kernel
+// once for the CPU loop (src/ops/grpo_loss_cpu.cpp) and the CUDA kernel
 // (kernels/grpo_loss.cu). Shapes: N sequences, T tokens; T = accumulation type
 // is spelled `A` here (float, or double for float64 inputs).
 #pragma once
 
+#include "grpo/ops/enums.h"
 #include "tensor_view.cuh"
 
 namespace grpo::kernels {
-
-// How the per-token losses are summed into one number (DESIGN.md, "aggregation").
-enum class LossAggregation : int32_t { GRPO = 0, BNPO = 1, DrGRPO = 2, DAPO = 3 };
 
 // Sums one row (or one block of rows, or the whole batch) contributes.
 enum RowSum : int {
@@ -24,17 +22,9 @@ enum RowSum : int {
   kNumRowSums
 };
 
-// Statistics the op returns, in this order, as a (kNumStats) tensor.
-enum LossStat : int {
-  kStatKlMean = 0,
-  kStatClipLow,
-  kStatClipHigh,
-  kStatClipRegion,
-  kStatRatioMean,
-  kStatTokenCount,
-  kStatInvalid,
-  kNumStats
-};
+// Statistics the op returns, in grpo::LossStat's order, as a (kNumStats) tensor.
+constexpr int kNumStats = static_cast<int>(LossStat::Count);
+constexpr int stat_index(LossStat s) { return static_cast<int>(s); }
 
 struct GrpoLossParams {
   View2D logp;      // (N, T) the policy's log-probs of the sampled tokens
@@ -44,20 +34,21 @@ struct GrpoLossParams {
   View1D advantages;  // (N)
   int64_t N = 0;
   int64_t T = 0;
-  bool has_old = false;
-  double epsilon_low = 0.2;   // clip range below 1
-  double epsilon_high = 0.2;  // clip range above 1
-  bool has_delta = false;     // dual-clip cap on ρ in the unclipped term
-  double delta = 0.0;
-  double beta = 0.0;          // KL weight; 0 = reference never read
-  double log_ratio_clamp = 20.0;  // |log ρ| and |ref - logp| are clamped to this
-  double kl_clamp = 10.0;         // |KL| is clamped to this
-  bool sequence_level = false;    // GSPO: one ratio per sequence
-  LossAggregation aggregation = LossAggregation::GRPO;
+  // The options, as GrpoLossOptions gives them (src/ops/grpo_loss.cpp fills every field).
+  bool has_old;            // false: ratio = 1 (old_logp unread)
+  double epsilon_low;      // clip range below 1
+  double epsilon_high;     // clip range above 1
+  bool has_delta;          // dual-clip cap on ρ in the unclipped term
+  double delta;
+  double beta;             // KL weight; 0 = reference never read
+  double log_ratio_clamp;  // |log ρ| and |ref - logp| are clamped to this
+  double kl_clamp;         // |KL| is clamped to this
+  bool sequence_level;     // GSPO: one ratio per sequence
+  LossType loss_type;      // picks the row weight (GRPO: 1 / the row's tokens)
   // The loss is Σ row_weight·ℓ divided by `denominator`, or by the token count
   // of this call when denominator_is_token_count.
-  double denominator = 1.0;
-  bool denominator_is_token_count = false;
+  double denominator;
+  bool denominator_is_token_count;
   void* grad = nullptr;  // (N, T) contiguous, type A: written with row_weight·dℓ/dlogp, or null
 };
 
@@ -228,8 +219,8 @@ GRPO_HD void add_token_sums(A* sums, const TokenSums<A>& d) {
 // The weight of each of a row's token losses before the batch denominator:
 // 1 / tokens for GRPO (the sequence mean), else 1.
 template <typename A>
-GRPO_HD A row_weight(A tokens, LossAggregation aggregation) {
-  return aggregation == LossAggregation::GRPO ? A(1) / (tokens > A(1) ? tokens : A(1)) : A(1);
+GRPO_HD A row_weight(A tokens, LossType loss_type) {
+  return loss_type == LossType::GRPO ? A(1) / (tokens > A(1) ? tokens : A(1)) : A(1);
 }
 
 // The sequence-level log-ratio (GSPO): the mean of logp - old_logp over the row's tokens.
@@ -256,13 +247,13 @@ GRPO_HD LossTotals finalize_loss(const double* sums, const GrpoLossParams& p) {
   const double denominator = p.denominator_is_token_count ? (tokens > 1.0 ? tokens : 1.0) : p.denominator;
   out.grad_scale = 1.0 / denominator;
   out.loss = sums[kWeightedLoss] * out.grad_scale;
-  out.stats[kStatKlMean] = sums[kKlSum] * per_token;
-  out.stats[kStatClipLow] = sums[kClipLow] * per_token;
-  out.stats[kStatClipHigh] = sums[kClipHigh] * per_token;
-  out.stats[kStatClipRegion] = sums[kClipRegion] * per_token;
-  out.stats[kStatRatioMean] = sums[kRatioSum] * per_token;
-  out.stats[kStatTokenCount] = tokens;
-  out.stats[kStatInvalid] = sums[kInvalid];
+  out.stats[stat_index(LossStat::KlMean)] = sums[kKlSum] * per_token;
+  out.stats[stat_index(LossStat::ClipLowFrac)] = sums[kClipLow] * per_token;
+  out.stats[stat_index(LossStat::ClipHighFrac)] = sums[kClipHigh] * per_token;
+  out.stats[stat_index(LossStat::ClipRegionFrac)] = sums[kClipRegion] * per_token;
+  out.stats[stat_index(LossStat::RatioMean)] = sums[kRatioSum] * per_token;
+  out.stats[stat_index(LossStat::TokenCount)] = tokens;
+  out.stats[stat_index(LossStat::InvalidInputs)] = sums[kInvalid];
   return out;
 }
 

@@ -5,7 +5,8 @@
 #pragma once
 
 #include <ATen/CPUGeneratorImpl.h>
-#include <grpo/ops.h>
+#include <grpo/ops/group_advantages.h>
+#include <grpo/ops/grpo_loss.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 

@@ -1,8 +1,8 @@
 // ChatTemplate: the exact strings of the built-ins and of custom templates, brace
 // escapes, the generation prompt, and the errors; plus a ChatML prompt through the
 // Qwen2-style fixture, whose control tokens must come out as single ids.
-#include <grpo/chat.h>
-#include <grpo/hf_tokenizer.h>
+#include <grpo/tokenizers/chat.h>
+#include <grpo/tokenizers/hf_tokenizer.h>
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -74,8 +74,8 @@ TEST(ChatTemplate, ByName) {
 
 TEST(ChatTemplate, Errors) {
   EXPECT_HAS(error_of([] { ChatTemplate::from_string("{role}: {text}"); }), "unknown placeholder {text}");
-  EXPECT_HAS(error_of([] { ChatTemplate::from_string("{role}: {content"); }), "never closed");
-  EXPECT_HAS(error_of([] { ChatTemplate::from_string("{content} }"); }), "lone '}' at offset 10");
+  EXPECT_HAS(error_of([] { ChatTemplate::from_string("{role}: {content"); }), "unterminated '{' at position 8");
+  EXPECT_HAS(error_of([] { ChatTemplate::from_string("{content} }"); }), "unmatched '}' at position 10");
   EXPECT_HAS(error_of([] { ChatTemplate::from_string("{role} only"); }), "no {content} placeholder");
   EXPECT_HAS(error_of([] { ChatTemplate::from_string("{{content}}"); }), "no {content} placeholder");
   const ChatTemplate t = ChatTemplate::chatml();

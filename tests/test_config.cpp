@@ -2,7 +2,7 @@
 // unknown keys and wrong types named by their key path, the range and
 // cross-section rules of validate(), the learning-rate schedule, "key=value"
 // overrides and the config-file loader's errors.
-#include <grpo/config.h>
+#include <grpo/config/config.h>
 #include <grpo/error.h>
 #include <gtest/gtest.h>
 
@@ -83,16 +83,16 @@ TrainConfig non_default() {
   c.sampling.min_p = 0.05;
   c.sampling.mask_truncated_completions = true;
   c.sampling.stop_tokens = {"<|im_end|>", "<s>"};
-  c.loss.loss_type = "dr_grpo";
-  c.loss.beta = 0.1;
-  c.loss.epsilon_low = 0.1;
-  c.loss.epsilon_high = 0.3;
-  c.loss.delta = 3.5;
-  c.loss.importance_sampling = "sequence";
-  c.loss.advantage_scale = "none";
-  c.loss.advantage_eps = 1e-6;
-  c.loss.log_ratio_clamp = 15.0;
-  c.loss.kl_clamp = 5.0;
+  c.loss.policy.loss_type = grpo::LossType::DrGRPO;
+  c.loss.policy.beta = 0.1;
+  c.loss.policy.epsilon_low = 0.1;
+  c.loss.policy.epsilon_high = 0.3;
+  c.loss.policy.delta = 3.5;
+  c.loss.policy.importance_sampling = grpo::ImportanceSampling::Sequence;
+  c.loss.advantages.scale = grpo::AdvantageScale::None;
+  c.loss.advantages.eps = 1e-6;
+  c.loss.policy.log_ratio_clamp = 15.0;
+  c.loss.policy.kl_clamp = 5.0;
   c.rewards = json{{"accuracy", {{"weight", 2.0}}}};
   c.optimizer.lr = 3e-4;
   c.optimizer.weight_decay = 0.01;
@@ -194,16 +194,16 @@ void expect_same(const TrainConfig& a, const TrainConfig& b) {
   EXPECT_EQ(a.sampling.top_p, b.sampling.top_p);
   EXPECT_EQ(a.sampling.min_p, b.sampling.min_p);
   EXPECT_EQ(a.sampling.mask_truncated_completions, b.sampling.mask_truncated_completions);
-  EXPECT_EQ(a.loss.loss_type, b.loss.loss_type);
-  EXPECT_EQ(a.loss.beta, b.loss.beta);
-  EXPECT_EQ(a.loss.epsilon_low, b.loss.epsilon_low);
-  EXPECT_EQ(a.loss.epsilon_high, b.loss.epsilon_high);
-  EXPECT_EQ(a.loss.delta, b.loss.delta);
-  EXPECT_EQ(a.loss.importance_sampling, b.loss.importance_sampling);
-  EXPECT_EQ(a.loss.advantage_scale, b.loss.advantage_scale);
-  EXPECT_EQ(a.loss.advantage_eps, b.loss.advantage_eps);
-  EXPECT_EQ(a.loss.log_ratio_clamp, b.loss.log_ratio_clamp);
-  EXPECT_EQ(a.loss.kl_clamp, b.loss.kl_clamp);
+  EXPECT_EQ(a.loss.policy.loss_type, b.loss.policy.loss_type);
+  EXPECT_EQ(a.loss.policy.beta, b.loss.policy.beta);
+  EXPECT_EQ(a.loss.policy.epsilon_low, b.loss.policy.epsilon_low);
+  EXPECT_EQ(a.loss.policy.epsilon_high, b.loss.policy.epsilon_high);
+  EXPECT_EQ(a.loss.policy.delta, b.loss.policy.delta);
+  EXPECT_EQ(a.loss.policy.importance_sampling, b.loss.policy.importance_sampling);
+  EXPECT_EQ(a.loss.advantages.scale, b.loss.advantages.scale);
+  EXPECT_EQ(a.loss.advantages.eps, b.loss.advantages.eps);
+  EXPECT_EQ(a.loss.policy.log_ratio_clamp, b.loss.policy.log_ratio_clamp);
+  EXPECT_EQ(a.loss.policy.kl_clamp, b.loss.policy.kl_clamp);
   EXPECT_EQ(a.rewards, b.rewards);
   expect_same_optimizer(a.optimizer, b.optimizer);
   EXPECT_EQ(a.grpo.steps, b.grpo.steps);
@@ -248,7 +248,7 @@ TEST(ConfigJson, EmptyObjectGivesTheDefaults) {
   expect_same(TrainConfig::from_json(json::object()), TrainConfig{});
   const TrainConfig c = TrainConfig::from_json(json::object());
   EXPECT_EQ(c.sft.optimizer.lr, 1e-3);
-  EXPECT_FALSE(c.loss.delta.has_value());
+  EXPECT_FALSE(c.loss.policy.delta.has_value());
 }
 
 TEST(ConfigJson, RoundTripKeepsEveryField) {
@@ -279,8 +279,8 @@ TEST(ConfigJson, KeysAreTheFieldNames) {
 TEST(ConfigJson, MissingKeysKeepTheirDefaults) {
   const TrainConfig c = TrainConfig::from_json(
       json{{"loss", {{"beta", 0}}}, {"sft", {{"optimizer", {{"warmup_steps", 2}}}}}, {"seed", 5}});
-  EXPECT_EQ(c.loss.beta, 0.0);
-  EXPECT_EQ(c.loss.loss_type, "dapo");
+  EXPECT_EQ(c.loss.policy.beta, 0.0);
+  EXPECT_EQ(c.loss.policy.loss_type, grpo::LossType::DAPO);
   EXPECT_EQ(c.seed, 5u);
   EXPECT_EQ(c.sft.optimizer.warmup_steps, 2);
   // The rest of sft.optimizer is SFT's default, not the GRPO optimizer's.
@@ -289,10 +289,10 @@ TEST(ConfigJson, MissingKeysKeepTheirDefaults) {
 }
 
 TEST(ConfigJson, DeltaIsANumberOrNull) {
-  EXPECT_FALSE(TrainConfig::from_json(json{{"loss", {{"delta", nullptr}}}}).loss.delta.has_value());
+  EXPECT_FALSE(TrainConfig::from_json(json{{"loss", {{"delta", nullptr}}}}).loss.policy.delta.has_value());
   const TrainConfig c = TrainConfig::from_json(json{{"loss", {{"delta", 2}}}});
-  ASSERT_TRUE(c.loss.delta.has_value());
-  EXPECT_EQ(*c.loss.delta, 2.0);
+  ASSERT_TRUE(c.loss.policy.delta.has_value());
+  EXPECT_EQ(*c.loss.policy.delta, 2.0);
   EXPECT_HAS(from_json_error(json{{"loss", {{"delta", "big"}}}}), "loss.delta: expected a number or null, got \"big\"");
 }
 
@@ -476,20 +476,16 @@ TEST(ConfigValidate, RewardsMustBeAnObject) {
 // ---------------------------------------------------------------- conversions
 
 TEST(ConfigConvert, LossOptions) {
-  grpo::LossConfig l;
-  l.loss_type = "dr_grpo";
-  l.importance_sampling = "sequence";
-  l.advantage_scale = "batch";
-  l.beta = 0.5;
-  l.epsilon_low = 0.1;
-  l.epsilon_high = 0.3;
-  l.log_ratio_clamp = 7;
-  l.kl_clamp = 3;
-  l.advantage_eps = 1e-3;
-  grpo::GrpoLossOptions o = l.to_options(64);
+  // The loss section is the ops' own option structs, its names parsed when read.
+  json j = minimal();
+  j["loss"] = {{"loss_type", "dr_grpo"}, {"importance_sampling", "sequence"}, {"advantage_scale", "batch"},
+               {"beta", 0.5}, {"epsilon_low", 0.1}, {"epsilon_high", 0.3}, {"log_ratio_clamp", 7},
+               {"kl_clamp", 3}, {"advantage_eps", 1e-3}};
+  grpo::LossConfig l = TrainConfig::from_json(j).loss;
+  grpo::GrpoLossOptions o = l.policy;
   EXPECT_EQ(o.loss_type, grpo::LossType::DrGRPO);
   EXPECT_EQ(o.importance_sampling, grpo::ImportanceSampling::Sequence);
-  EXPECT_EQ(o.max_completion_length, 64);
+  EXPECT_EQ(o.max_completion_length, 0);  // the trainer's to set: sampling.max_new_tokens
   EXPECT_EQ(o.beta, 0.5);
   EXPECT_EQ(o.epsilon_low, 0.1);
   EXPECT_EQ(o.epsilon_high, 0.3);
@@ -497,14 +493,20 @@ TEST(ConfigConvert, LossOptions) {
   EXPECT_EQ(o.kl_clamp, 3.0);
   EXPECT_FALSE(o.delta.has_value());
   EXPECT_EQ(o.normalizer, 0.0);  // the trainer's to set
-  l.delta = 2.5;
-  o = l.to_options(64);
+  j["loss"]["delta"] = 2.5;
+  o = TrainConfig::from_json(j).loss.policy;
   ASSERT_TRUE(o.delta.has_value());
   EXPECT_EQ(*o.delta, 2.5);
-  const grpo::GroupAdvantageOptions a = l.to_advantage_options();
+  const grpo::GroupAdvantageOptions a = l.advantages;
   EXPECT_EQ(a.scale, grpo::AdvantageScale::Batch);
   EXPECT_EQ(a.eps, 1e-3);
-  EXPECT_EQ(grpo::LossConfig{}.to_options(8).loss_type, grpo::LossType::DAPO);
+  // The config starts from the DAPO recipe; the op's own defaults are GRPO's.
+  EXPECT_EQ(grpo::LossConfig{}.policy.loss_type, grpo::LossType::DAPO);
+  EXPECT_EQ(grpo::LossConfig{}.policy.epsilon_high, 0.28);
+  EXPECT_EQ(grpo::GrpoLossOptions{}.loss_type, grpo::LossType::GRPO);
+  EXPECT_EQ(grpo::GrpoLossOptions{}.epsilon_high, 0.2);
+  EXPECT_HAS(from_json_error(json{{"loss", {{"loss_type", "ppo"}}}}),
+             "loss.loss_type: must be one of grpo, bnpo, dr_grpo, dapo, got \"ppo\"");
 }
 
 TEST(ConfigConvert, Generation) {
@@ -671,10 +673,10 @@ TEST_F(ConfigFile, LoadsAndAppliesOverridesInOrder) {
 })");
   TrainConfig c = grpo::load_config(path);
   EXPECT_EQ(c.seed, 3u);
-  EXPECT_EQ(c.loss.beta, 0.1);
+  EXPECT_EQ(c.loss.policy.beta, 0.1);
   EXPECT_EQ(c.grpo.group_size, 4);
   c = grpo::load_config(path, {"loss.beta=0.2", "loss.beta=0.3", "grpo.mini_batches=8", "output_dir=runs/o"});
-  EXPECT_EQ(c.loss.beta, 0.3);
+  EXPECT_EQ(c.loss.policy.beta, 0.3);
   EXPECT_EQ(c.grpo.mini_batches, 8);
   EXPECT_EQ(c.output_dir, "runs/o");
 }

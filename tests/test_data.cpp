@@ -1,7 +1,7 @@
 // grpo::PromptDataset: JSONL loading with extra fields, a BOM and CRLF, errors
 // that name the file and line, the {field} template with escaped braces, the
 // seeded per-epoch order, batches across epochs, resuming, and the GSM8K file.
-#include <grpo/data.h>
+#include <grpo/data/prompt_dataset.h>
 #include <grpo/error.h>
 
 #include <nlohmann/json.hpp>

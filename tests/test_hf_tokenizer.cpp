@@ -3,7 +3,7 @@
 // golden ids from Hugging Face `tokenizers` (make_golden.js) over seeded random texts.
 // Byte-level ids in the tiny fixtures follow GPT-2: the 256 byte symbols sorted by code
 // point, so a printable ASCII character c has id c - 33 and 'Ġ' (space) has id 220.
-#include <grpo/hf_tokenizer.h>
+#include <grpo/tokenizers/hf_tokenizer.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
 
@@ -419,7 +419,7 @@ TEST(HFTokenizerErrors, Files) {
   write_text(dir / "tokenizer.json", "{\"model\": ");
   e = error_of([&] { HFTokenizer::load_dir(d); });
   EXPECT_HAS(e, dir / "tokenizer.json");
-  EXPECT_HAS(e, "not valid JSON");
+  EXPECT_HAS(e, "invalid JSON");
 
   // No EOS anywhere: the message names the folder.
   write_text(dir / "tokenizer.json", read_text(kDir + "/trained/tokenizer.json"));

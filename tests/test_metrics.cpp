@@ -2,7 +2,8 @@
 // and no temp file), metrics.jsonl on fresh runs and resumes (torn last line),
 // durations, the progress line, and SVG plots checked as well-formed XML.
 #include <grpo/error.h>
-#include <grpo/metrics.h>
+#include <grpo/files.h>
+#include <grpo/train/metrics.h>
 
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>

@@ -3,11 +3,11 @@
 // recomputes).
 // Shapes: N rows, Lp prompt and T completion positions, V vocabulary.
 #include <grpo/error.h>
-#include <grpo/model.h>
-#include <grpo/policy.h>
-#include <grpo/reference.h>
-#include <grpo/sampler.h>
-#include <grpo/tokenizer.h>
+#include <grpo/models/causal_lm.h>
+#include <grpo/rollout/policy.h>
+#include <grpo/rollout/reference.h>
+#include <grpo/rollout/sampler.h>
+#include <grpo/tokenizers/char_tokenizer.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 

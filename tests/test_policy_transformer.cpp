@@ -2,7 +2,7 @@
 // recomputation, and left padding against running each prompt alone.
 // Shapes: N rows, Lp prompt and T completion positions.
 #include <grpo/models/transformer.h>
-#include <grpo/policy.h>
+#include <grpo/rollout/policy.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 

@@ -6,7 +6,7 @@
 // python3-sentencepiece 0.1.97 from stories260K's tokenizer.model.
 #include <grpo/io/pretrained.h>
 #include <grpo/io/safetensors.h>
-#include <grpo/policy.h>
+#include <grpo/rollout/policy.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 

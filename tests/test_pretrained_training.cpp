@@ -3,15 +3,17 @@
 // a few steps train it, and a folder in transformers' layout (weights, config,
 // tokenizer, generation config) comes out and loads back. Also: stop tokens,
 // chat-formatted prompts, and the export's errors.
-#include <grpo/checkpoint.h>
-#include <grpo/config.h>
-#include <grpo/data.h>
-#include <grpo/error.h>
-#include <grpo/hf_tokenizer.h>
 #include <grpo/io/pretrained.h>
+#include <grpo/io/weights.h>
+#include <grpo/train/checkpoint.h>
+#include <grpo/config/config.h>
+#include <grpo/data/prompt_dataset.h>
+#include <grpo/error.h>
+#include <grpo/tokenizers/hf_tokenizer.h>
 #include <grpo/io/safetensors.h>
-#include <grpo/sp_tokenizer.h>
-#include <grpo/trainer.h>
+#include <grpo/tokenizers/sentencepiece.h>
+#include <grpo/train/factory.h>
+#include <grpo/train/grpo_trainer.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -44,7 +46,7 @@ grpo::TrainConfig stories_run(const TempDir& dir) {
   c.data.train = data.string();
   c.sampling.max_new_tokens = 12;
   c.rewards = json::parse(R"({"rewards": [{"name": "regex", "pattern": "\\bdog\\b"}]})");
-  c.loss.beta = 0.1;
+  c.loss.policy.beta = 0.1;
   c.grpo.steps = 2;
   c.grpo.group_size = 4;
   c.checkpoint.resume = false;

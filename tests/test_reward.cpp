@@ -2,8 +2,8 @@
 // of '<think>', deep braces, invalid UTF-8), the registry, RewardSet weights,
 // thread-count independence, and errors (throw, NaN, wrong count) in both modes.
 #include <grpo/error.h>
-#include <grpo/reward.h>
-#include <grpo/sampler.h>
+#include <grpo/rewards/reward.h>
+#include <grpo/rollout/sampler.h>
 
 #include <nlohmann/json.hpp>
 
@@ -305,7 +305,7 @@ TEST(RewardSet, ScoresARolloutBatch) {
   set.add(std::make_unique<grpo::FunctionReward>("prompt", [](const Sample& s) {
     return s.prompt == "p1" ? 1.f : 0.f;
   }));
-  const auto s = set.score(batch);
+  const auto s = set.score(batch.samples());
   EXPECT_EQ(std::vector<float>(s.per_function.col(0).data(), s.per_function.col(0).data() + 4),
             (std::vector<float>{1, 0, 0, 1}));
   EXPECT_EQ(std::vector<float>(s.per_function.col(1).data(), s.per_function.col(1).data() + 4),

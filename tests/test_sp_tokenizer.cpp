@@ -10,10 +10,14 @@
 #include <random>
 #include <thread>
 
-#include "grpo/checkpoint.h"
-#include "grpo/config.h"
-#include "grpo/sp_tokenizer.h"
-#include "grpo/trainer.h"
+#include "grpo/io/pretrained.h"
+#include "grpo/io/weights.h"
+#include "grpo/tokenizers/char_tokenizer.h"
+#include "grpo/train/checkpoint.h"
+#include "grpo/config/config.h"
+#include "grpo/tokenizers/sentencepiece.h"
+#include "grpo/train/factory.h"
+#include "grpo/train/grpo_trainer.h"
 #include "test_util.h"
 
 namespace fs = std::filesystem;
@@ -113,7 +117,7 @@ TEST(SentencePieceTokenizer, BadInputsAreNamed) {
   EXPECT_HAS(error_of([&] { t.decode({403, -1}); }), "decode: token id -1 is outside [0, 512)");
   EXPECT_HAS(error_of([&] { t.decode({9999}); }), "token id 9999");
   EXPECT_HAS(error_of([&] { SentencePieceTokenizer::load(kStories + "/nothing.model"); }), "no such file");
-  EXPECT_HAS(error_of([&] { SentencePieceTokenizer::load(kStories); }), "is a folder");
+  EXPECT_HAS(error_of([&] { SentencePieceTokenizer::load(kStories); }), "is a directory");
   TempDir dir("sp_bad");
   const std::string junk = (dir.path / "tokenizer.model").string();
   std::ofstream(junk) << "this is not a protobuf";

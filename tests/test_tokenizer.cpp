@@ -2,7 +2,7 @@
 // special-token matching (whole strings, longest first), errors that name the
 // character / byte offset / id / file, JSON save and load, from_texts determinism.
 #include <grpo/error.h>
-#include <grpo/tokenizer.h>
+#include <grpo/tokenizers/char_tokenizer.h>
 
 #include <nlohmann/json.hpp>
 
@@ -327,7 +327,7 @@ TEST_F(CharTokenizerFiles, LoadErrorsNameFileAndProblem) {
   const std::string malformed = write("malformed.json", "{\"type\": \"char\", \"tokens\": [\"a\",\n");
   msg = error_of([&] { CharTokenizer::load(malformed); });
   EXPECT_HAS(msg, malformed);
-  EXPECT_HAS(msg, "not valid JSON");
+  EXPECT_HAS(msg, "invalid JSON");
   EXPECT_HAS(msg, "line 2");
 
   const std::string no_eos = write(

@@ -2,13 +2,17 @@
 // rises on a trivial task, a resumed run repeats a straight one exactly,
 // micro-batches give the full batch's update, a failed checkpoint write leaves
 // the previous one intact, SFT learns its pairs, and bad input is named.
-#include <grpo/checkpoint.h>
-#include <grpo/config.h>
+#include <grpo/io/pretrained.h>
+#include <grpo/io/weights.h>
+#include <grpo/train/checkpoint.h>
+#include <grpo/config/config.h>
 #include <grpo/error.h>
-#include <grpo/metrics.h>
+#include <grpo/files.h>
+#include <grpo/train/metrics.h>
 #include <grpo/models/transformer.h>
-#include <grpo/sft.h>
-#include <grpo/trainer.h>
+#include <grpo/train/sft_trainer.h>
+#include <grpo/train/factory.h>
+#include <grpo/train/grpo_trainer.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -41,7 +45,7 @@ grpo::TrainConfig tiny_config(const std::string& output_dir) {
   c.model.config.max_position_embeddings = 32;
   c.model.config.tie_word_embeddings = true;
   c.sampling.max_new_tokens = 6;
-  c.loss.beta = 0.04;
+  c.loss.policy.beta = 0.04;
   c.optimizer.lr = 3e-3;
   c.optimizer.warmup_steps = 0;
   c.optimizer.schedule = "constant";
@@ -196,7 +200,7 @@ TEST(Trainer, MicroBatchesGiveTheFullBatchUpdate) {
     SCOPED_TRACE(loss_type);
     TempDir dir("accum_" + loss_type);
     grpo::TrainConfig c = tiny_config(dir.path.string());
-    c.loss.loss_type = loss_type;
+    c.loss.policy.loss_type = grpo::parse_loss_type(loss_type);
     c.grpo.mini_batches = 2;  // 16 rows an update
     c.optimizer.max_grad_norm = 0;
     c.optimizer.eps = 1.0;  // NB: makes Adam's first update ~ lr·g, so it shows gradient differences in proportion

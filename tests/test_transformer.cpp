@@ -461,7 +461,7 @@ TEST(TransformerConfigTest, HuggingFaceConfigFileNeedsNonStrict) {
     "rms_norm_eps": 1e-06, "rope_theta": 1000000.0, "sliding_window": 32768, "tie_word_embeddings": true,
     "torch_dtype": "bfloat16", "transformers_version": "4.40.1", "use_cache": true, "use_sliding_window": false,
     "vocab_size": 151936, "rope_scaling": null, "use_mrope": false})");
-  expect_grpo_error([&] { TransformerConfig::from_json(hf); }, {"unknown key", "\"architectures\"", "strict"},
+  expect_grpo_error([&] { TransformerConfig::from_json(hf); }, {"unknown key", "TransformerConfig.architectures:"},
                     "strict");
   const TransformerConfig c = TransformerConfig::from_json(hf, /*strict=*/false);
   EXPECT_EQ(c.hidden_size, 896);
@@ -487,7 +487,7 @@ TEST(TransformerConfigTest, HuggingFaceConfigFileNeedsNonStrict) {
   for (const Fixed& f : fixed) {
     nlohmann::json j = hf;
     j[f.key] = f.value;
-    expect_grpo_error([&] { TransformerConfig::from_json(j, false); }, {"\"" + f.key + "\"", f.needle}, f.key);
+    expect_grpo_error([&] { TransformerConfig::from_json(j, false); }, {"TransformerConfig." + f.key + ":", f.needle}, f.key);
   }
 }
 
@@ -498,24 +498,24 @@ TEST(TransformerConfigTest, FromJsonErrorsNameTheKey) {
     j[key] = v;
     return j;
   };
-  expect_grpo_error([&] { TransformerConfig::from_json(with("hiden_size", 32)); }, {"unknown key", "\"hiden_size\""},
+  expect_grpo_error([&] { TransformerConfig::from_json(with("hiden_size", 32)); }, {"unknown key", "TransformerConfig.hiden_size:"},
                     "misspelt key");
   EXPECT_NO_THROW(TransformerConfig::from_json(with("hiden_size", 32), /*strict=*/false));
   expect_grpo_error([&] { TransformerConfig::from_json(nlohmann::json::array()); }, {"object"}, "not an object");
 
   // Wrong types.
   expect_grpo_error([&] { TransformerConfig::from_json(with("hidden_size", "32")); },
-                    {"\"hidden_size\"", "integer", "\"32\""}, "string for an integer");
+                    {"TransformerConfig.hidden_size:", "integer", "\"32\""}, "string for an integer");
   expect_grpo_error([&] { TransformerConfig::from_json(with("num_hidden_layers", 2.5)); },
-                    {"\"num_hidden_layers\"", "integer"}, "float for an integer");
-  expect_grpo_error([&] { TransformerConfig::from_json(with("rope_theta", "big")); }, {"\"rope_theta\"", "number"},
+                    {"TransformerConfig.num_hidden_layers:", "integer"}, "float for an integer");
+  expect_grpo_error([&] { TransformerConfig::from_json(with("rope_theta", "big")); }, {"TransformerConfig.rope_theta:", "number"},
                     "string for a number");
   expect_grpo_error([&] { TransformerConfig::from_json(with("tie_word_embeddings", 1)); },
-                    {"\"tie_word_embeddings\"", "true or false"}, "integer for a bool");
-  expect_grpo_error([&] { TransformerConfig::from_json(with("vocab_size", nullptr)); }, {"\"vocab_size\""},
+                    {"TransformerConfig.tie_word_embeddings:", "true or false"}, "integer for a bool");
+  expect_grpo_error([&] { TransformerConfig::from_json(with("vocab_size", nullptr)); }, {"TransformerConfig.vocab_size:"},
                     "null vocab");
   expect_grpo_error([&] { TransformerConfig::from_json(with("hidden_size", 18446744073709551615ull)); },
-                    {"\"hidden_size\"", "int64"}, "huge");
+                    {"TransformerConfig.hidden_size:", "int64"}, "huge");
 
   // Bad values, through validate(): the message names the field and its JSON key.
   expect_grpo_error([&] { TransformerConfig::from_json(with("num_key_value_heads", 3)); },

@@ -6,10 +6,12 @@
 // must find out from the rewards alone that working it out pays. Held-out
 // greedy accuracy before and after GRPO goes to <output_dir>/report.json.
 //   arithmetic [--config configs/arithmetic.json] [--set key=value ...]
-#include <grpo/config.h>
-#include <grpo/metrics.h>
-#include <grpo/sft.h>
-#include <grpo/trainer.h>
+#include <grpo/config/config.h>
+#include <grpo/files.h>
+#include <grpo/train/metrics.h>
+#include <grpo/train/sft_trainer.h>
+#include <grpo/train/factory.h>
+#include <grpo/train/grpo_trainer.h>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>

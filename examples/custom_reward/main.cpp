@@ -1,7 +1,7 @@
 // A user's own rewards next to the built-ins, one as a lambda and one as a
 // class: register each under a name, name them in a JSON config with weights,
 // and score a few completions.
-#include <grpo/reward.h>
+#include <grpo/rewards/reward.h>
 
 #include <iostream>
 #include <memory>

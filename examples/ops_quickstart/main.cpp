@@ -2,7 +2,8 @@
 // from a vocabulary of V = 8, rewarded for each token equal to 3. Each step
 // samples G completions per prompt, turns rewards into group-relative
 // advantages and takes μ = 2 clipped-ratio updates with a KL leash to the start.
-#include <grpo/ops.h>
+#include <grpo/ops/group_advantages.h>
+#include <grpo/ops/grpo_loss.h>
 #include <torch/torch.h>
 
 #include <iostream>

@@ -2,8 +2,9 @@
 // TransformerLM policy and its frozen reference, G = 8 completions of one
 // prompt, and the log-probs the loss needs.
 #include <grpo/models/transformer.h>
-#include <grpo/reference.h>
-#include <grpo/sampler.h>
+#include <grpo/rollout/reference.h>
+#include <grpo/rollout/sampler.h>
+#include <grpo/tokenizers/char_tokenizer.h>
 #include <torch/torch.h>
 
 #include <iostream>

@@ -9,12 +9,14 @@
 // plot.svg) and, with checkpoint.save_pretrained, the trained policy as a
 // Hugging Face folder in <output_dir>/final.
 //   tinystories [--config configs/tinystories.json] [--set key=value ...]
-#include <grpo/config.h>
+#include <grpo/config/config.h>
 #include <grpo/error.h>
-#include <grpo/metrics.h>
-#include <grpo/reward.h>
-#include <grpo/sampler.h>
-#include <grpo/trainer.h>
+#include <grpo/files.h>
+#include <grpo/train/metrics.h>
+#include <grpo/rewards/reward.h>
+#include <grpo/rollout/sampler.h>
+#include <grpo/train/factory.h>
+#include <grpo/train/grpo_trainer.h>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>
@@ -45,7 +47,7 @@ Sampled sample_stories(grpo::GRPOTrainer& trainer, const grpo::PromptDataset& da
   std::vector<grpo::PromptRecord> prompts;
   for (int64_t i = 0; i < data.size(); ++i) prompts.push_back(data.get(i));
   const grpo::RolloutBatch batch = sampler.sample(prompts, /*seed=*/12345);
-  const grpo::RewardScores scores = rewards.score(batch);
+  const grpo::RewardScores scores = rewards.score(batch.samples());
   Sampled out;
   for (int64_t i = 0; i < batch.size(); ++i) out.reward_rate += scores.total(i);
   out.reward_rate /= static_cast<double>(batch.size());
@@ -96,7 +98,7 @@ int main(int argc, char** argv) {
 
     std::ostringstream md;
     md << "# GRPO on stories260K\n\n"
-       << "Reward: " << config.rewards.dump() << "; beta = " << config.loss.beta << ", " << config.grpo.steps
+       << "Reward: " << config.rewards.dump() << "; beta = " << config.loss.policy.beta << ", " << config.grpo.steps
        << " steps of " << config.grpo.prompts_per_step << " prompts x " << config.grpo.group_size
        << " completions; " << fixed(seconds, 0) << " s in all.\n\n"
        << "Mean reward of " << per_prompt << " sampled stories (temperature 1) for each of the " << eval.size()

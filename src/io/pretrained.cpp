@@ -1,5 +1,5 @@
-// Hugging Face folders: config.json mapped onto TransformerConfig by
-// architecture, weights matched by name through the safetensors reader.
+// Hugging Face folders: config.json read by the registered architecture,
+// weights matched by name through the safetensors reader.
 #include "grpo/io/pretrained.h"
 
 #include <torch/torch.h>
@@ -7,10 +7,10 @@
 #include <filesystem>
 
 #include "grpo/error.h"
+#include "grpo/files.h"
 #include "grpo/io/safetensors.h"
-#include "grpo/metrics.h"
-#include "atomic_folder.h"
-#include "weights.h"
+#include "grpo/io/weights.h"
+#include "grpo/models/registry.h"
 
 namespace grpo {
 
@@ -34,56 +34,38 @@ std::string dtype_name(c10::ScalarType t) {
 
 }  // namespace
 
-TransformerConfig config_from_pretrained(const nlohmann::json& config, const std::string& where) {
-  if (!config.is_object()) throw Error(where + ": expected a JSON object");
-  std::string arch;
-  if (config.contains("architectures")) {
-    const auto& a = config["architectures"];
-    if (!a.is_array() || a.size() != 1 || !a[0].is_string()) {
-      throw Error(where + ": \"architectures\" must be a list of one name, got " + a.dump());
-    }
-    arch = a[0].get<std::string>();
-  } else if (config.contains("model_type") && config["model_type"].is_string()) {
-    const std::string type = config["model_type"].get<std::string>();
-    arch = type == "llama" ? "LlamaForCausalLM" : type == "qwen2" ? "Qwen2ForCausalLM"
-         : type == "mistral" ? "MistralForCausalLM" : type;
-  }
-  if (arch != "LlamaForCausalLM" && arch != "Qwen2ForCausalLM" && arch != "MistralForCausalLM") {
-    throw Error(where + ": architecture \"" + arch +
-                "\" is not supported (known: LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM)");
-  }
-  nlohmann::json j = config;
-  if (!j.contains("rms_norm_eps")) j["rms_norm_eps"] = 1e-6;  // transformers' default for all three
-  // NB: Qwen2's sliding-window keys are off unless use_sliding_window is true, which from_json rejects.
-  if (arch == "Qwen2ForCausalLM") j.erase("sliding_window");
-  TransformerConfig c;
-  try {
-    if (arch == "Qwen2ForCausalLM") j["attention_bias"] = true;  // Qwen2 has q/k/v biases and no key for them
-    c = TransformerConfig::from_json(j, /*strict=*/false);
-  } catch (const Error& e) {
-    throw Error(where + ": " + e.what());
-  }
-  if (arch == "MistralForCausalLM" && j.contains("sliding_window") && j["sliding_window"].is_number_integer()) {
-    c.max_position_embeddings = std::min<int64_t>(c.max_position_embeddings, j["sliding_window"].get<int64_t>());
-  }
-  return c;
+bool is_pretrained_folder(const std::string& dir) {
+  const fs::path config = fs::path(dir) / "config.json";
+  std::error_code ec;
+  if (fs::exists(fs::path(dir) / "model.json", ec) || !fs::exists(config, ec)) return false;
+  const nlohmann::json j = read_json_file(config.string());
+  return j.is_object() && j.contains("model_type");
 }
 
-std::shared_ptr<TransformerLM> load_pretrained(const std::string& dir, c10::ScalarType dtype) {
+std::shared_ptr<CausalLM> load_pretrained_model(const std::string& dir, c10::ScalarType dtype) {
   const std::string config_path = (fs::path(dir) / "config.json").string();
-  const TransformerConfig c = config_from_pretrained(read_json_file(config_path), config_path);
+  const nlohmann::json hf = read_json_file(config_path);
+  const auto [type, architecture] = ModelRegistry::global().for_hf_config(hf, config_path);
+  const nlohmann::json config = architecture.config_from_hf(hf, config_path);
   // NB: views into the mapped files, copied once, straight into the parameters.
   const SafetensorsCheckpoint checkpoint(dir);
   const std::map<std::string, torch::Tensor> weights = checkpoint.views();
 
-  auto model = TransformerLM::uninitialized(c);
-  model->to(dtype);
+  auto model = architecture.create(config, /*initialize=*/false, config_path);
+  model->module().to(dtype);
   std::map<std::string, torch::Tensor> params;
-  for (const auto& p : model->named_parameters()) params[p.key()] = p.value();
+  for (const auto& p : model->module().named_parameters()) params[p.key()] = p.value();
+  const bool tied = hf.is_object() && hf.value("tie_word_embeddings", false);
   copy_weights(params, weights, dir, "config.json", "the config implies", [&](const std::string& name) {
-    return ends_with(name, "rotary_emb.inv_freq")                    // recomputed from rope_theta
-           || (name == "lm_head.weight" && c.tie_word_embeddings);  // the embedding serves as the head
+    return ends_with(name, "rotary_emb.inv_freq")                                  // recomputed from rope_theta
+           || (name == "lm_head.weight" && tied && params.count(name) == 0);  // the embedding serves as the head
   });
+  return model;
+}
+
+std::shared_ptr<TransformerLM> load_pretrained(const std::string& dir, c10::ScalarType dtype) {
+  auto model = std::dynamic_pointer_cast<TransformerLM>(load_pretrained_model(dir, dtype));
+  if (!model) throw Error(dir + ": the model is not a grpo::TransformerLM; use load_pretrained_model");
   return model;
 }
 

@@ -16,13 +16,11 @@
 #include <cerrno>
 #include <cstring>
 #include <filesystem>
-#include <fstream>
 #include <limits>
 #include <set>
-#include <sstream>
 
 #include "grpo/error.h"
-#include "grpo/metrics.h"
+#include "grpo/files.h"
 
 namespace grpo {
 
@@ -170,61 +168,6 @@ SafetensorsInfo parse_entry(const std::string& path, const std::string& name, co
 // Bytes a tensor occupies once written.
 int64_t byte_size(const torch::Tensor& t) { return t.numel() * static_cast<int64_t>(t.element_size()); }
 
-// A temporary file next to `path` that is renamed over it by commit() and
-// removed by the destructor otherwise.
-class AtomicWriter {
- public:
-  explicit AtomicWriter(std::string path) : path_(std::move(path)), tmp_(path_ + ".tmp." + std::to_string(::getpid())) {
-    fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0666);
-    if (fd_ < 0) fail("cannot create '" + tmp_ + "'", errno);
-  }
-  ~AtomicWriter() {
-    if (fd_ >= 0) ::close(fd_);
-    if (!committed_) ::unlink(tmp_.c_str());
-  }
-  AtomicWriter(const AtomicWriter&) = delete;
-  AtomicWriter& operator=(const AtomicWriter&) = delete;
-
-  void write(const void* data, size_t bytes) {
-    const char* p = static_cast<const char*>(data);
-    while (bytes > 0) {
-      const ssize_t n = ::write(fd_, p, bytes);
-      if (n < 0) {
-        if (errno == EINTR) continue;
-        fail("writing '" + tmp_ + "' failed", errno);
-      }
-      p += n;
-      bytes -= static_cast<size_t>(n);
-    }
-  }
-
-  void commit() {
-    if (::fsync(fd_) != 0) fail("fsync of '" + tmp_ + "' failed", errno);
-    const int fd = fd_;
-    fd_ = -1;
-    if (::close(fd) != 0) fail("closing '" + tmp_ + "' failed", errno);
-    if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("renaming '" + tmp_ + "' over it failed", errno);
-    committed_ = true;
-    // The rename is durable once the folder is synced; the file is complete either way.
-    std::string dir = fs::path(path_).parent_path().string();
-    if (dir.empty()) dir = ".";
-    const int dir_fd = ::open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (dir_fd >= 0) {
-      ::fsync(dir_fd);
-      ::close(dir_fd);
-    }
-  }
-
- private:
-  [[noreturn]] void fail(const std::string& what, int err) const {
-    throw Error("save_safetensors: cannot write '" + path_ + "': " + what + ": " + std::strerror(err));
-  }
-
-  std::string path_, tmp_;
-  int fd_ = -1;
-  bool committed_ = false;
-};
-
 // "model-00002-of-00005.safetensors", as transformers names shards.
 std::string shard_name(size_t i, size_t count) {
   return fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1, count);
@@ -238,21 +181,12 @@ bool is_shard_name(const std::string& name) {
   return std::all_of(digits.begin(), digits.end(), [](char c) { return c >= '0' && c <= '9'; });
 }
 
-std::string read_text_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(path + ": cannot open (missing?)");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(path + ": cannot read");
-  return ss.str();
-}
-
 // Opens every shard an index lists, checking that each holds exactly the
 // tensors the index gives it; fills `files` and `where` (tensor -> its file).
 void open_index(const std::string& dir, const std::string& index_path,
                 std::vector<std::unique_ptr<SafetensorsFile>>& files,
                 std::map<std::string, const SafetensorsFile*>& where) {
-  const json index = parse_json_strict(read_text_file(index_path), index_path);
+  const json index = parse_json_strict(read_file(index_path, "a safetensors index"), index_path);
   if (!index.is_object() || !index.contains("weight_map") || !index["weight_map"].is_object())
     throw Error(index_path + ": expected an object with a \"weight_map\" object {tensor name: shard file}");
   std::map<std::string, std::vector<std::string>> by_shard;
@@ -482,7 +416,7 @@ void save_safetensors(const std::string& path, const std::vector<std::pair<std::
   text.append((8 - (8 + text.size()) % 8) % 8, ' ');
   const uint64_t header_bytes = text.size();
 
-  AtomicWriter out(path);
+  AtomicFile out(path, "save_safetensors");
   out.write(&header_bytes, 8);
   out.write(text.data(), text.size());
   for (const auto* entry : order) {

@@ -14,6 +14,8 @@
 #include <string>
 
 #include "grpo/error.h"
+#include "grpo/models/registry.h"
+#include "models/transformer_fields.h"
 
 namespace grpo {
 
@@ -51,9 +53,9 @@ int64_t TransformerConfig::dim_per_head() const {
   return num_heads > 0 ? hidden_size / num_heads : 0;
 }
 
-void TransformerConfig::validate() const {
-  auto fail = [](const std::string& field, const std::string& expected, const std::string& got) {
-    throw Error("TransformerConfig." + field + ": " + expected + ", got " + got);
+void TransformerConfig::validate(const std::string& path) const {
+  auto fail = [&path](const std::string& field, const std::string& expected, const std::string& got) {
+    throw Error(path + "." + field + ": " + expected + ", got " + got);
   };
   auto positive = [&](const std::string& field, int64_t v) {
     if (v <= 0) fail(field, "must be positive", std::to_string(v));
@@ -83,101 +85,46 @@ void TransformerConfig::validate() const {
 }
 
 nlohmann::json TransformerConfig::to_json() const {
-  return nlohmann::json{{"vocab_size", vocab_size},
-                        {"hidden_size", hidden_size},
-                        {"intermediate_size", intermediate_size},
-                        {"num_hidden_layers", num_layers},
-                        {"num_attention_heads", num_heads},
-                        {"num_key_value_heads", kv_heads()},
-                        {"head_dim", dim_per_head()},
-                        {"rope_theta", rope_theta},
-                        {"rms_norm_eps", rms_norm_eps},
-                        {"max_position_embeddings", max_position_embeddings},
-                        {"tie_word_embeddings", tie_word_embeddings},
-                        {"attention_bias", attention_bias}};
+  nlohmann::json j = json_fields::write_struct(*this);
+  j["num_key_value_heads"] = kv_heads();
+  j["head_dim"] = dim_per_head();
+  return j;
 }
 
-namespace {
-
-[[noreturn]] void json_fail(const std::string& key, const std::string& expected, const nlohmann::json& v) {
-  throw Error("TransformerConfig JSON: key \"" + key + "\" " + expected + ", got " + v.type_name() + " " + v.dump());
-}
-
-int64_t json_int(const std::string& key, const nlohmann::json& v) {
-  if (!v.is_number_integer()) json_fail(key, "must be an integer", v);
-  if (v.is_number_unsigned() && v.get<uint64_t>() > static_cast<uint64_t>(std::numeric_limits<int64_t>::max()))
-    json_fail(key, "must fit in int64", v);
-  return v.get<int64_t>();
-}
-
-// null = 0, the field's "derive it" value.
-int64_t json_int_or_null(const std::string& key, const nlohmann::json& v) {
-  if (v.is_null()) return 0;
-  if (!v.is_number_integer()) json_fail(key, "must be an integer or null", v);
-  return json_int(key, v);
-}
-
-double json_number(const std::string& key, const nlohmann::json& v) {
-  if (!v.is_number()) json_fail(key, "must be a number", v);
-  return v.get<double>();
-}
-
-bool json_bool(const std::string& key, const nlohmann::json& v) {
-  if (!v.is_boolean()) json_fail(key, "must be true or false", v);
-  return v.get<bool>();
-}
-
-}  // namespace
-
-TransformerConfig TransformerConfig::from_json(const nlohmann::json& j, bool strict) {
-  if (!j.is_object()) throw Error(std::string("TransformerConfig JSON: expected an object, got ") + j.type_name());
+TransformerConfig TransformerConfig::from_json(const nlohmann::json& j, bool strict, const std::string& path) {
   TransformerConfig c;
-  for (auto it = j.begin(); it != j.end(); ++it) {
-    const std::string& key = it.key();
-    const nlohmann::json& v = it.value();
-    if (key == "vocab_size") {
-      c.vocab_size = json_int(key, v);
-    } else if (key == "hidden_size") {
-      c.hidden_size = json_int(key, v);
-    } else if (key == "intermediate_size") {
-      c.intermediate_size = json_int(key, v);
-    } else if (key == "num_hidden_layers") {
-      c.num_layers = json_int(key, v);
-    } else if (key == "num_attention_heads") {
-      c.num_heads = json_int(key, v);
-    } else if (key == "num_key_value_heads") {
-      c.num_kv_heads = json_int_or_null(key, v);
-    } else if (key == "head_dim") {
-      c.head_dim = json_int_or_null(key, v);
-    } else if (key == "rope_theta") {
-      c.rope_theta = json_number(key, v);
-    } else if (key == "rms_norm_eps") {
-      c.rms_norm_eps = json_number(key, v);
-    } else if (key == "max_position_embeddings") {
-      c.max_position_embeddings = json_int(key, v);
-    } else if (key == "tie_word_embeddings") {
-      c.tie_word_embeddings = json_bool(key, v);
-    } else if (key == "attention_bias") {
-      c.attention_bias = json_bool(key, v);
-      // NB: the keys below change the network; ignoring them would load a model
-      // that computes something else, so even non-strict parsing checks them.
-    } else if (key == "hidden_act") {
-      if (!v.is_string() || v.get<std::string>() != "silu") json_fail(key, "must be \"silu\" (SwiGLU)", v);
-    } else if (key == "rope_scaling") {
-      if (!v.is_null()) json_fail(key, "must be null (no RoPE scaling is implemented)", v);
-    } else if (key == "mlp_bias") {
-      if (json_bool(key, v)) json_fail(key, "must be false (the MLP has no bias)", v);
-    } else if (key == "use_sliding_window") {
-      if (json_bool(key, v)) json_fail(key, "must be false (attention is always full)", v);
-    } else if (strict) {
-      throw Error("TransformerConfig JSON: unknown key \"" + key +
-                  "\" (known: vocab_size, hidden_size, intermediate_size, num_hidden_layers, "
-                  "num_attention_heads, num_key_value_heads, head_dim, rope_theta, rms_norm_eps, "
-                  "max_position_embeddings, tie_word_embeddings, attention_bias, hidden_act, rope_scaling, "
-                  "mlp_bias, use_sliding_window; parse with strict = false to ignore others)");
+  json_fields::read_struct(j, path, c, strict);
+  c.validate(path);
+  return c;
+}
+
+TransformerConfig config_from_pretrained(const nlohmann::json& config, const std::string& where) {
+  if (!config.is_object()) throw Error(where + ": expected a JSON object");
+  std::string arch;
+  if (config.contains("architectures")) {
+    const auto& a = config["architectures"];
+    if (!a.is_array() || a.size() != 1 || !a[0].is_string()) {
+      throw Error(where + ": \"architectures\" must be a list of one name, got " + a.dump());
     }
+    arch = a[0].get<std::string>();
+  } else if (config.contains("model_type") && config["model_type"].is_string()) {
+    const std::string type = config["model_type"].get<std::string>();
+    arch = type == "llama" ? "LlamaForCausalLM" : type == "qwen2" ? "Qwen2ForCausalLM"
+         : type == "mistral" ? "MistralForCausalLM" : type;
   }
-  c.validate();
+  if (arch != "LlamaForCausalLM" && arch != "Qwen2ForCausalLM" && arch != "MistralForCausalLM") {
+    throw Error(where + ": architecture \"" + arch +
+                "\" is not supported (known: LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM)");
+  }
+  nlohmann::json j = config;
+  if (!j.contains("rms_norm_eps")) j["rms_norm_eps"] = 1e-6;  // transformers' default for all three
+  // NB: Qwen2's sliding-window keys are off unless use_sliding_window is true, which from_json rejects.
+  if (arch == "Qwen2ForCausalLM") j.erase("sliding_window");
+  if (arch == "Qwen2ForCausalLM") j["attention_bias"] = true;  // Qwen2 has q/k/v biases and no key for them
+  TransformerConfig c = TransformerConfig::from_json(j, /*strict=*/false, where);
+  if (arch == "MistralForCausalLM" && j.contains("sliding_window") && j["sliding_window"].is_number_integer()) {
+    c.max_position_embeddings = std::min<int64_t>(c.max_position_embeddings, j["sliding_window"].get<int64_t>());
+  }
   return c;
 }
 
@@ -546,6 +493,24 @@ void TransformerLM::pretty_print(std::ostream& os) const {
      << ", layers=" << config_.num_layers << ", heads=" << config_.num_heads << ", kv_heads=" << config_.kv_heads()
      << ", head_dim=" << config_.dim_per_head() << ", tied=" << config_.tie_word_embeddings
      << ", attention_bias=" << config_.attention_bias << ")";
+}
+
+nlohmann::json TransformerLM::architecture() const {
+  return {{"type", "transformer"}, {"config", config_.to_json()}};
+}
+
+void register_transformer(ModelRegistry& registry) {
+  ModelArchitecture a;
+  a.create = [](const nlohmann::json& config, bool initialize, const std::string& where) -> std::shared_ptr<CausalLM> {
+    const TransformerConfig c = TransformerConfig::from_json(config, /*strict=*/true, where);
+    if (initialize) return std::make_shared<TransformerLM>(c);
+    return TransformerLM::uninitialized(c);
+  };
+  a.hf_names = {"llama", "qwen2", "mistral", "LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"};
+  a.config_from_hf = [](const nlohmann::json& hf, const std::string& where) {
+    return config_from_pretrained(hf, where).to_json();
+  };
+  registry.register_architecture("transformer", std::move(a));
 }
 
 }  // namespace grpo

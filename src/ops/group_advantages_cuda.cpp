@@ -6,8 +6,10 @@
 #include <c10/cuda/CUDAGuard.h>
 #include <torch/library.h>
 
+#include <type_traits>
+
 #include "launch.h"
-#include "ops/group_advantages.h"
+#include "ops/group_advantages_impl.h"
 
 namespace grpo::ops {
 namespace {
@@ -24,6 +26,8 @@ std::tuple<at::Tensor, at::Tensor, at::Tensor> group_advantages_cuda(const at::T
   }
   return {out.advantages, out.group_mean, out.group_std};
 }
+
+static_assert(std::is_same_v<decltype(group_advantages_cuda), GroupAdvantagesSignature>);
 
 }  // namespace
 

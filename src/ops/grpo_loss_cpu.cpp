@@ -8,7 +8,7 @@
 
 #include <vector>
 
-#include "ops/grpo_loss.h"
+#include "ops/grpo_loss_impl.h"
 
 #if defined(__x86_64__) && ((defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12) || \
                             (defined(__clang__) && __clang_major__ >= 14))
@@ -76,7 +76,7 @@ GRPO_ALWAYS_INLINE void loss_row(const kernels::GrpoLossParams& p, const A* mask
     log_ratio_sum += mask[t] == A(1) ? logp[t] - old[t] : A(0);
   }
   const A seq_log_ratio = kernels::sequence_log_ratio(log_ratio_sum, tokens);
-  const A weight = kernels::row_weight(tokens, p.aggregation);
+  const A weight = kernels::row_weight(tokens, p.loss_type);
 
   // NB: one scalar per sum, as `omp simd` vectorizes scalar reductions reliably.
   A loss = 0, kl = 0, clip_low = 0, clip_high = 0, clip_region = 0, ratio = 0, count = 0, invalid = 0;

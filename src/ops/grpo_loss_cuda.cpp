@@ -8,7 +8,7 @@
 
 #include "launch.h"
 #include "ops/common.h"
-#include "ops/grpo_loss.h"
+#include "ops/grpo_loss_impl.h"
 
 namespace grpo::ops {
 namespace {

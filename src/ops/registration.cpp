@@ -1,23 +1,54 @@
-// The op schemas of the `grpo` namespace in the PyTorch dispatcher, and the
-// names of the op options. Kernels are registered next to their code
-// (src/ops/<op>.cpp for CPU and autograd, src/ops/<op>_cuda.cpp for CUDA).
+// The op schemas of the `grpo` namespace in the PyTorch dispatcher, with the
+// defaults of their options taken from the C++ option structs, and the names
+// of the op options. Kernels are registered next to their code
+// (src/ops/<op>.cpp for autograd and the public entry point,
+// src/ops/<op>_cpu.cpp and <op>_cuda.cpp for the backends).
 #include <torch/library.h>
 
-#include <array>
-#include <utility>
+#include <c10/util/Exception.h>
 
-#include "grpo/ops.h"
+#include <string>
+
+#include "grpo/ops/group_advantages.h"
+#include "grpo/ops/grpo_loss.h"
+#include "json_fields.h"
+
+namespace {
+
+// A float default as the schema parser reads it: 0.2, 0.0001, 20.0 (never "20").
+std::string number(double x) {
+  std::string s = grpo::json_fields::number(x);
+  if (s.find_first_of(".e") == std::string::npos) s += ".0";
+  return s;
+}
+
+std::string quoted(const std::string& s) { return "\"" + s + "\""; }
+
+std::string group_advantages_schema() {
+  const grpo::GroupAdvantageOptions d;
+  return "group_advantages(Tensor rewards, int group_size, float eps=" + number(d.eps) +
+         ", str scale=" + quoted(grpo::to_string(d.scale)) +
+         ") -> (Tensor advantages, Tensor group_mean, Tensor group_std)";
+}
+
+std::string grpo_loss_schema() {
+  const grpo::GrpoLossOptions d;
+  return "grpo_loss(Tensor logp, Tensor? old_logp, Tensor? ref_logp, Tensor advantages, Tensor mask,"
+         " float epsilon_low=" + number(d.epsilon_low) + ", float epsilon_high=" + number(d.epsilon_high) +
+         ", float? delta=" + (d.delta ? number(*d.delta) : std::string("None")) + ", float beta=" + number(d.beta) +
+         ", str loss_type=" + quoted(grpo::to_string(d.loss_type)) +
+         ", int max_completion_length=" + std::to_string(d.max_completion_length) +
+         ", float normalizer=" + number(d.normalizer) +
+         ", str importance_sampling=" + quoted(grpo::to_string(d.importance_sampling)) +
+         ", float log_ratio_clamp=" + number(d.log_ratio_clamp) + ", float kl_clamp=" + number(d.kl_clamp) +
+         ", bool check_inputs=" + (d.check_inputs ? "True" : "False") + ") -> (Tensor loss, Tensor stats)";
+}
+
+}  // namespace
 
 TORCH_LIBRARY(grpo, m) {
-  m.def(
-      "group_advantages(Tensor rewards, int group_size, float eps=0.0001, str scale=\"group\")"
-      " -> (Tensor advantages, Tensor group_mean, Tensor group_std)");
-  m.def(
-      "grpo_loss(Tensor logp, Tensor? old_logp, Tensor? ref_logp, Tensor advantages, Tensor mask,"
-      " float epsilon_low=0.2, float epsilon_high=0.2, float? delta=None, float beta=0.04,"
-      " str loss_type=\"grpo\", int max_completion_length=0, float normalizer=0.0,"
-      " str importance_sampling=\"token\", float log_ratio_clamp=20.0, float kl_clamp=10.0,"
-      " bool check_inputs=True) -> (Tensor loss, Tensor stats)");
+  m.def(group_advantages_schema().c_str());
+  m.def(grpo_loss_schema().c_str());
   // The fused forward (loss, statistics, saved gradient and its scale) and the
   // backward that scales the saved gradient; grpo_loss's autograd uses them.
   m.def(
@@ -27,6 +58,8 @@ TORCH_LIBRARY(grpo, m) {
       " float kl_clamp, bool check_inputs, bool compute_grad)"
       " -> (Tensor loss, Tensor stats, Tensor grad_logp, Tensor grad_scale)");
   m.def("_grpo_loss_backward(Tensor grad_loss, Tensor grad_logp, Tensor grad_scale, ScalarType dtype) -> Tensor");
+  m.def("token_logprobs(Tensor hidden, Tensor weight, Tensor targets, float temperature=1.0, int chunk_tokens=1024)"
+        " -> Tensor");
 }
 
 namespace grpo {
@@ -34,45 +67,21 @@ namespace grpo {
 namespace {
 
 template <typename Enum, size_t K>
-using Names = std::array<std::pair<Enum, const char*>, K>;
-
-constexpr Names<LossType, 4> kLossTypes{{{LossType::GRPO, "grpo"},
-                                         {LossType::BNPO, "bnpo"},
-                                         {LossType::DrGRPO, "dr_grpo"},
-                                         {LossType::DAPO, "dapo"}}};
-constexpr Names<ImportanceSampling, 2> kLevels{
-    {{ImportanceSampling::Token, "token"}, {ImportanceSampling::Sequence, "sequence"}}};
-constexpr Names<AdvantageScale, 3> kScales{
-    {{AdvantageScale::Group, "group"}, {AdvantageScale::Batch, "batch"}, {AdvantageScale::None, "none"}}};
-
-template <typename Enum, size_t K>
-std::string name_of(const Names<Enum, K>& names, Enum value) {
-  for (const auto& [v, name] : names) {
-    if (v == value) return name;
-  }
-  return "?";
-}
-
-template <typename Enum, size_t K>
-Enum parse(const Names<Enum, K>& names, const std::string& name, const char* what) {
-  std::string valid;
-  for (const auto& [v, n] : names) {
-    if (name == n) return v;
-    valid += valid.empty() ? n : std::string(", ") + n;
-  }
-  TORCH_CHECK(false, what, " must be one of ", valid, "; got '", name, "'");
-  return names[0].first;  // unreachable
+Enum parse(const EnumNames<Enum, K>& names, const std::string& name, const char* what) {
+  const auto value = enum_from_name(names, name);
+  TORCH_CHECK(value.has_value(), what, " must be one of ", enum_names(names), "; got '", name, "'");
+  return *value;
 }
 
 }  // namespace
 
-std::string to_string(LossType type) { return name_of(kLossTypes, type); }
-std::string to_string(ImportanceSampling level) { return name_of(kLevels, level); }
-std::string to_string(AdvantageScale scale) { return name_of(kScales, scale); }
-LossType parse_loss_type(const std::string& name) { return parse(kLossTypes, name, "loss_type"); }
+std::string to_string(LossType type) { return enum_name(kLossTypeNames, type); }
+std::string to_string(ImportanceSampling level) { return enum_name(kImportanceSamplingNames, level); }
+std::string to_string(AdvantageScale scale) { return enum_name(kAdvantageScaleNames, scale); }
+LossType parse_loss_type(const std::string& name) { return parse(kLossTypeNames, name, "loss_type"); }
 ImportanceSampling parse_importance_sampling(const std::string& name) {
-  return parse(kLevels, name, "importance_sampling");
+  return parse(kImportanceSamplingNames, name, "importance_sampling");
 }
-AdvantageScale parse_advantage_scale(const std::string& name) { return parse(kScales, name, "scale"); }
+AdvantageScale parse_advantage_scale(const std::string& name) { return parse(kAdvantageScaleNames, name, "scale"); }
 
 }  // namespace grpo

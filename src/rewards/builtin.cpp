@@ -1,9 +1,6 @@
 // The built-in rewards: accuracy, format, length, soft_overlong, regex. Every
 // scan is a single pass or a bounded find over the bytes (no recursion over the
 // input, no std::regex), so 1 MB completions and invalid UTF-8 are safe.
-#define PCRE2_CODE_UNIT_WIDTH 8
-#include <pcre2.h>
-
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -14,7 +11,8 @@
 #include <vector>
 
 #include "grpo/error.h"
-#include "grpo/reward.h"
+#include "grpo/rewards/reward.h"
+#include "text/regex.h"
 
 namespace grpo {
 namespace {
@@ -343,21 +341,7 @@ class SoftOverlongReward : public Reward {
 
 // ---------------------------------------------------------------- regex
 
-struct CodeDeleter {
-  void operator()(pcre2_code* c) const { pcre2_code_free(c); }
-};
-struct MatchContextDeleter {
-  void operator()(pcre2_match_context* c) const { pcre2_match_context_free(c); }
-};
-struct MatchDataDeleter {
-  void operator()(pcre2_match_data* d) const { pcre2_match_data_free(d); }
-};
-
-std::string pcre2_message(int code) {
-  PCRE2_UCHAR buffer[256];
-  pcre2_get_error_message(code, buffer, sizeof(buffer));
-  return reinterpret_cast<const char*>(buffer);
-}
+using text::pcre2_message;
 
 // 1 when the PCRE2 pattern matches somewhere in the completion, else 0. The match,
 // depth and heap limits bound the work on any input; hitting one is no match
@@ -386,9 +370,8 @@ class RegexReward : public Reward {
     // sequences never match instead of failing the call.
     uint32_t flags = (icase ? PCRE2_CASELESS : 0u) | (utf ? (PCRE2_UTF | PCRE2_MATCH_INVALID_UTF) : 0u);
     int err = 0;
-    PCRE2_SIZE offset = 0;
-    code_.reset(pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern_.data()), pattern_.size(), flags, &err, &offset,
-                              nullptr));
+    size_t offset = 0;
+    code_ = text::pcre2_compile_pattern(pattern_, flags, &err, &offset);
     if (!code_) {
       throw Error("regex: pattern \"" + pattern_ + "\" does not compile at offset " + std::to_string(offset) + ": " +
                   pcre2_message(err));
@@ -403,7 +386,7 @@ class RegexReward : public Reward {
 
   std::vector<float> score(const std::vector<Sample>& samples) override {
     // One match data per call: the compiled code and context are shared read-only across threads.
-    std::unique_ptr<pcre2_match_data, MatchDataDeleter> data(pcre2_match_data_create_from_pattern(code_.get(), nullptr));
+    text::Pcre2MatchData data(pcre2_match_data_create_from_pattern(code_.get(), nullptr));
     if (!data) throw Error("regex: out of memory");
     std::vector<float> out(samples.size());
     for (size_t i = 0; i < samples.size(); ++i) {
@@ -427,8 +410,8 @@ class RegexReward : public Reward {
  private:
   std::string pattern_;
   std::string on_limit_;  // "no_match" or "raise"
-  std::unique_ptr<pcre2_code, CodeDeleter> code_;
-  std::unique_ptr<pcre2_match_context, MatchContextDeleter> context_;
+  text::Pcre2Code code_;
+  text::Pcre2MatchContext context_;
 };
 
 template <class R>

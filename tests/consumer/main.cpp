@@ -2,8 +2,9 @@
 // gradient, and (given a tokenizer.model) SentencePiece through the module
 // installed beside libgrpo.
 #include <grpo/build_info.h>
-#include <grpo/ops.h>
-#include <grpo/sp_tokenizer.h>
+#include <grpo/ops/group_advantages.h>
+#include <grpo/ops/grpo_loss.h>
+#include <grpo/tokenizers/sentencepiece.h>
 #include <torch/torch.h>
 
 #include <iostream>

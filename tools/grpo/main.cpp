@@ -7,14 +7,16 @@
 //   grpo config [--config FILE] [--set ...]      prints the resolved config, every default filled in
 // Exit status: 0 on success, 1 on a run-time error (bad config, data,
 // checkpoint), 2 on a usage error (from CLI11).
-#include <grpo/checkpoint.h>
-#include <grpo/config.h>
-#include <grpo/error.h>
 #include <grpo/io/pretrained.h>
-#include <grpo/reward.h>
-#include <grpo/sampler.h>
-#include <grpo/sft.h>
-#include <grpo/trainer.h>
+#include <grpo/io/weights.h>
+#include <grpo/train/checkpoint.h>
+#include <grpo/config/config.h>
+#include <grpo/error.h>
+#include <grpo/rewards/reward.h>
+#include <grpo/rollout/sampler.h>
+#include <grpo/train/sft_trainer.h>
+#include <grpo/train/factory.h>
+#include <grpo/train/grpo_trainer.h>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>

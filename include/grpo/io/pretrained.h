@@ -1,7 +1,9 @@
-// Hugging Face model folders <-> TransformerLM: config.json
-// (LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM) and the weights in
-// model.safetensors, or in shards listed by model.safetensors.index.json.
-// Tensor names are transformers' own, so a saved folder loads there unchanged.
+// Hugging Face model folders <-> models: config.json, read by the registered
+// architecture that knows its model type (grpo/models/registry.h; the built-in
+// TransformerLM reads LlamaForCausalLM, Qwen2ForCausalLM and
+// MistralForCausalLM), and the weights in model.safetensors, or in shards
+// listed by model.safetensors.index.json. Tensor names are transformers' own,
+// so a saved folder loads there unchanged.
 #pragma once
 
 #include <c10/core/ScalarType.h>
@@ -12,26 +14,26 @@
 #include <memory>
 #include <string>
 
+#include "grpo/models/causal_lm.h"
 #include "grpo/models/transformer.h"
-#include "grpo/tokenizer.h"
+#include "grpo/tokenizers/tokenizer.h"
 
 namespace grpo {
 
-// The TransformerConfig a Hugging Face config.json describes. Keys this model
-// does not need (token ids, torch_dtype, ...) are ignored; keys that would
-// change the network (hidden_act, rope_scaling, mlp_bias) must have the values
-// it implements. rms_norm_eps defaults to transformers' 1e-6; Qwen2 gets q/k/v
-// biases; Mistral's sliding_window caps max_position_embeddings, since within
-// the window sliding and full attention are the same. Raises grpo::Error
-// prefixed with `where` for an unknown architecture or a bad key.
-TransformerConfig config_from_pretrained(const nlohmann::json& config, const std::string& where = "config.json");
-
-// The model in `dir`, its weights converted to `dtype` (float32 by default, the
-// dtype the trainer works in). Missing, unexpected and mis-shaped tensors are
-// one grpo::Error listing them all (rotary inv_freq buffers, and lm_head.weight
+// The model in `dir`, built by the registered architecture that reads its
+// config.json, its weights converted to `dtype` (float32 by default, the dtype
+// the trainer works in). Missing, unexpected and mis-shaped tensors are one
+// grpo::Error listing them all (rotary inv_freq buffers, and lm_head.weight
 // when the embeddings are tied, are skipped as transformers does).
+std::shared_ptr<CausalLM> load_pretrained_model(const std::string& dir,
+                                                c10::ScalarType dtype = c10::ScalarType::Float);
+// load_pretrained_model for a folder the built-in TransformerLM reads.
 std::shared_ptr<TransformerLM> load_pretrained(const std::string& dir,
                                                c10::ScalarType dtype = c10::ScalarType::Float);
+
+// True when `dir` holds a Hugging Face model (config.json naming a model_type)
+// rather than a checkpoint of ours (model.json).
+bool is_pretrained_folder(const std::string& dir);
 
 // Writes config.json (architectures, model_type, torch_dtype and the keys of
 // TransformerConfig::to_json) and the weights as model.safetensors, or in

@@ -11,10 +11,11 @@
 #include <iosfwd>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <string>
 #include <utility>
 #include <vector>
 
-#include "grpo/model.h"
+#include "grpo/models/causal_lm.h"
 
 namespace grpo {
 
@@ -39,9 +40,10 @@ struct TransformerConfig {
   int64_t kv_heads() const;
   int64_t dim_per_head() const;
 
-  // Raises grpo::Error naming the first bad field (and its JSON key), what was
-  // expected and the value that came.
-  void validate() const;
+  // Raises grpo::Error naming the first bad field (and its JSON key) under
+  // `path`, what was expected and the value that came:
+  //   TransformerConfig.num_heads (num_attention_heads): must be positive, got 0
+  void validate(const std::string& path = "TransformerConfig") const;
 
   // The Hugging Face keys above with the resolved num_key_value_heads and head_dim.
   nlohmann::json to_json() const;
@@ -49,11 +51,23 @@ struct TransformerConfig {
   // may also be null). strict = true rejects keys this config does not know;
   // false ignores them, for a full Hugging Face config.json (architectures,
   // torch_dtype, token ids, ...). Either way hidden_act must be "silu",
-  // rope_scaling null and mlp_bias false when present, since this model
-  // implements nothing else. Wrong types and bad values (validate()) raise
-  // grpo::Error naming the key.
-  static TransformerConfig from_json(const nlohmann::json& j, bool strict = true);
+  // rope_scaling null, mlp_bias and use_sliding_window false when present,
+  // since this model implements nothing else. Wrong types, unknown keys and
+  // bad values (validate()) raise grpo::Error naming the key under `path`:
+  //   TransformerConfig.hidden_size: expected an integer, got "32"
+  static TransformerConfig from_json(const nlohmann::json& j, bool strict = true,
+                                     const std::string& path = "TransformerConfig");
 };
+
+// The TransformerConfig a Hugging Face config.json describes (by its
+// "architectures", else its "model_type": Llama, Qwen2 or Mistral). Keys this
+// model does not need (token ids, torch_dtype, ...) are ignored; keys that
+// would change the network (hidden_act, rope_scaling, mlp_bias) must have the
+// values it implements. rms_norm_eps defaults to transformers' 1e-6; Qwen2 gets
+// q/k/v biases; Mistral's sliding_window caps max_position_embeddings, since
+// within the window sliding and full attention are the same. Raises
+// grpo::Error prefixed with `where` for an unknown architecture or a bad key.
+TransformerConfig config_from_pretrained(const nlohmann::json& config, const std::string& where = "config.json");
 
 // Keys and values of every layer, preallocated to max_length positions so
 // decoding appends in place. Meant for inference: what is cached is detached
@@ -92,6 +106,11 @@ class TransformerKVCache : public KVCache {
   int64_t max_length_ = 0;
   int64_t length_ = 0;
 };
+
+class ModelRegistry;
+// Registers TransformerLM as "transformer", reading Hugging Face Llama, Qwen2
+// and Mistral configs (register_builtin_models calls it).
+void register_transformer(ModelRegistry& registry);
 
 namespace detail {
 struct TransformerBody;
@@ -138,6 +157,8 @@ class TransformerLM : public torch::nn::Module, public CausalLM {
   // NB: no default argument here, so clone() above is never ambiguous.
   std::shared_ptr<torch::nn::Module> clone(const c10::optional<torch::Device>& device) const override;
   void pretty_print(std::ostream& os) const override;
+  // {"type": "transformer", "config": config().to_json()}.
+  nlohmann::json architecture() const override;
 
   const TransformerConfig& config() const { return config_; }
 

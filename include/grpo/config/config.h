@@ -1,0 +1,201 @@
+// Every option of a training run as plain structs, one per concern, with JSON
+// that maps one-to-one onto the fields (the JSON key is the field's name unless
+// said). from_json rejects unknown keys and wrong types; validate() checks
+// ranges. Both raise grpo::Error naming the key path and what came, e.g.
+//   loss.epsilon_high: must be >= 0, got -0.1
+// Sizes are stated as what they count: prompts_per_step (P) prompts, group_size
+// (G) completions per prompt, so one step samples N = P·G completions.
+#pragma once
+
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "grpo/models/transformer.h"
+#include "grpo/ops/group_advantages.h"
+#include "grpo/ops/grpo_loss.h"
+#include "grpo/rollout/sampling.h"
+
+namespace grpo {
+
+// Where the model comes from: a checkpoint folder written by this library (its
+// model.json and weights), or a fresh TransformerLM built from `config`.
+struct ModelConfig {
+  std::string init_from;              // checkpoint folder to load weights (and the model config) from; "" = fresh
+  TransformerConfig config;           // JSON "config": Hugging Face keys; vocab_size 0 = the tokenizer's
+  std::string dtype = "float32";      // "float32" | "bfloat16" | "float64"
+  // Where the policy and reference run: "cpu", "cuda" or "cuda:N". Rollouts,
+  // rewards and advantages stay on the CPU; the model's calls move their rows.
+  std::string device = "cpu";
+};
+
+// The tokenizer: files on disk, or a CharTokenizer built from a character set,
+// or (neither given) the one in model.init_from's folder.
+struct TokenizerConfig {
+  std::string type = "auto";          // "auto" (by what `path` holds) | "char" | "sentencepiece" | "hf"
+  std::string path;                   // a folder (picked as load_tokenizer does), a tokenizer.model,
+                                      // a tokenizer.json, or a CharTokenizer JSON file
+  std::string characters;             // every character the texts use (UTF-8), with `path` empty
+};
+
+// Prompts: JSONL files of objects with a prompt field and whatever rewards read.
+struct DataConfig {
+  std::string train;                  // JSONL of training prompts (required for train)
+  std::string eval;                   // JSONL of held-out prompts; "" = no evaluation
+  std::string prompt_key = "prompt";  // the field holding each record's prompt
+  std::string template_text = "{prompt}";  // JSON "template": {field} placeholders, {{ }} braces
+  bool shuffle = true;                // shuffle training prompts each epoch (seeded by TrainConfig::seed)
+  int64_t eval_limit = 0;             // evaluate on the first eval_limit records; 0 = all
+  // Instruction models: each templated prompt becomes the user turn of a chat
+  // ("" = plain text; "chatml", "llama3", "llama2", or a per-message template
+  // with {role} and {content}), after the system prompt when one is given, and
+  // ends with the assistant's generation prompt.
+  std::string chat_template;
+  std::string system_prompt;
+};
+
+// Sampling of completions during training (eval always decodes greedily).
+struct SamplingConfig {
+  int64_t max_new_tokens = 128;       // completion length cap (T)
+  double temperature = 1.0;           // > 0 while training
+  int64_t top_k = 0;                  // 0 = all
+  double top_p = 1.0;                 // 1 = all
+  double min_p = 0.0;                 // 0 = none
+  bool mask_truncated_completions = false;  // completions without EOS get no loss (DAPO)
+  // Tokens (by spelling) that end a completion besides the tokenizer's EOS:
+  // "<|im_end|>" for ChatML models, "<s>" for llama2.c models, which end a
+  // story by starting the next. Training and evaluation both stop on them.
+  std::vector<std::string> stop_tokens;
+
+  GenerationConfig to_generation() const;   // eos/pad/seed left for the sampler to fill
+};
+
+// The loss and the advantages: the ops' own option structs, so each default
+// is written once (grpo/ops/grpo_loss.h). The JSON keys are flat:
+//   "loss": {"loss_type": "dapo", "beta": 0.04, "epsilon_low": 0.2, "epsilon_high": 0.28,
+//            "delta": null, "importance_sampling": "token", "log_ratio_clamp": 20,
+//            "kl_clamp": 10, "advantage_scale": "group", "advantage_eps": 1e-4}
+// Names are parsed when the config is read. The trainer sets the options that
+// are not config keys: max_completion_length (sampling.max_new_tokens) and
+// normalizer (loss_normalizer, per update).
+struct LossConfig {
+  GrpoLossOptions policy = GrpoLossOptions::dapo();  // the DAPO recipe: token-level loss, clip-higher
+  GroupAdvantageOptions advantages;
+};
+
+// AdamW with linear warmup then a cosine, linear or constant schedule, and grad-norm clipping.
+struct OptimizerConfig {
+  double lr = 1e-5;                   // peak learning rate
+  double weight_decay = 0.0;          // AdamW decoupled weight decay
+  double beta1 = 0.9;
+  double beta2 = 0.999;
+  double eps = 1e-8;
+  int64_t warmup_steps = 0;           // optimizer updates of linear warmup from 0
+  std::string schedule = "cosine";    // "cosine" | "constant" | "linear" (after warmup, down to min_lr_ratio · lr)
+  double min_lr_ratio = 0.0;          // the schedule's floor, a fraction of lr
+  double max_grad_norm = 1.0;         // clip the global grad norm to this; 0 = no clipping
+
+  // The learning rate of optimizer update `update` (0-based) of `total`:
+  // lr·(update + 1)/warmup_steps during warmup, then the schedule over
+  // p = (update - warmup_steps)/max(1, total - warmup_steps) clamped to [0, 1].
+  double lr_at(int64_t update, int64_t total) const;
+};
+
+// The GRPO loop's sizes and cadence.
+struct GrpoConfig {
+  int64_t steps = 100;                // generation steps (each: sample, score, update)
+  int64_t prompts_per_step = 8;       // P prompts sampled per step
+  int64_t group_size = 8;             // G completions per prompt, >= 2
+  int64_t num_iterations = 1;         // μ passes over each generation batch
+  int64_t mini_batches = 1;           // optimizer updates per pass; N = P·G must divide evenly
+  int64_t micro_batch_size = 0;       // completions per forward/backward (gradient accumulation); 0 = the mini-batch
+  bool dynamic_sampling = false;      // drop groups of equal rewards and sample more prompts (DAPO)
+  int64_t max_sampling_rounds = 4;    // dynamic sampling: sampling rounds per step before giving up on refilling
+  int64_t ref_sync_steps = 0;         // copy the policy into the reference every this many steps; 0 = never
+  double ref_sync_alpha = 1.0;        // the mix on sync: ref = alpha·policy + (1 - alpha)·ref
+  int64_t logprob_chunk_tokens = 1024;  // completion tokens whose logits exist at once
+};
+
+// Cold-start SFT: cross-entropy on prompt → completion pairs, masked to the completion.
+struct SftConfig {
+  std::string train;                  // JSONL with prompt and completion fields (required for sft)
+  std::string prompt_key = "prompt";
+  std::string completion_key = "completion";
+  std::string template_text = "{prompt}";  // JSON "template", as DataConfig's
+  int64_t steps = 100;                // optimizer updates
+  int64_t batch_size = 32;            // pairs per update
+  OptimizerConfig optimizer = default_optimizer();  // its own; by default lr 1e-3, 10 warmup updates, cosine
+
+  static OptimizerConfig default_optimizer();
+};
+
+// Held-out evaluation with greedy decoding.
+struct EvalConfig {
+  int64_t every = 0;                  // evaluate every this many steps; 0 = only before and after training
+  int64_t batch_size = 256;           // prompts decoded at once
+  int64_t max_new_tokens = 0;         // 0 = sampling.max_new_tokens
+  std::string accuracy_reward = "accuracy";  // the reward whose mean is reported as accuracy ("" = none)
+};
+
+struct CheckpointConfig {
+  int64_t save_every = 0;             // steps between checkpoints; 0 = only at the end
+  int64_t keep_last = 2;              // checkpoints kept in output_dir; >= 1
+  bool resume = true;                 // continue from the latest checkpoint in output_dir when there is one
+  // At the end of training, also write the policy as a Hugging Face folder
+  // (export_pretrained) to output_dir/final in this dtype: "float32",
+  // "bfloat16" or "float16"; "" = not.
+  std::string save_pretrained;
+};
+
+struct LoggingConfig {
+  int64_t log_every = 1;              // console progress line every this many steps
+  bool console = true;                // false = no progress lines (metrics.jsonl is always written)
+  std::string level = "info";         // spdlog level: "trace" | "debug" | "info" | "warn" | "error" | "off"
+};
+
+// A whole run. JSON: {"seed": 0, "output_dir": "runs/x", "threads": 0, "model": {...},
+// "tokenizer": {...}, "data": {...}, "sampling": {...}, "loss": {...},
+// "rewards": {RewardSet config}, "optimizer": {...}, "grpo": {...}, "sft": {...},
+// "eval": {...}, "checkpoint": {...}, "logging": {...}}; every section optional.
+struct TrainConfig {
+  uint64_t seed = 0;                  // every random choice of the run derives from it
+  std::string output_dir = "runs/grpo";  // checkpoints, metrics.jsonl, report.json, plot.svg
+  int64_t threads = 0;                // LibTorch intra-op threads; 0 = LibTorch's default
+  ModelConfig model;
+  TokenizerConfig tokenizer;
+  DataConfig data;
+  SamplingConfig sampling;
+  LossConfig loss;
+  nlohmann::json rewards = nlohmann::json::object();  // RewardSet::from_json's config, checked when built
+  OptimizerConfig optimizer;
+  GrpoConfig grpo;
+  SftConfig sft;
+  EvalConfig eval;
+  CheckpointConfig checkpoint;
+  LoggingConfig logging;
+
+  // Raises grpo::Error naming the key path of the first bad value, including
+  // the checks that involve several sections (e.g. N = P·G divisible by
+  // mini_batches, delta > 1 + epsilon_high).
+  void validate() const;
+
+  // A missing key keeps the field's default. Unknown keys, wrong types and
+  // unknown names (loss.loss_type, ...) raise grpo::Error naming the key path;
+  // ranges are validate()'s.
+  static TrainConfig from_json(const nlohmann::json& j);
+  nlohmann::json to_json() const;  // every field, so from_json(to_json()) is the same config
+};
+
+// Reads a JSON config file, applies `overrides` in order ("key.path=value", the
+// value parsed as JSON when it parses, else taken as a string), parses and
+// validates it. Errors start with the path, then the line/column of a JSON
+// syntax error, the override, or the key path.
+TrainConfig load_config(const std::string& path, const std::vector<std::string>& overrides = {});
+// Applies one "key.path=value" override to `j` in place; the path's sections
+// must exist or be creatable as objects. Raises grpo::Error on a malformed override.
+void apply_override(nlohmann::json& j, const std::string& override_text);
+
+}  // namespace grpo

@@ -1,0 +1,143 @@
+// Rewards: functions from (prompt, completion, dataset record) to a float, a
+// registry that builds them from JSON specs, and RewardSet, which runs several
+// on a thread pool and weighs them. Shapes: N samples, R rewards.
+#pragma once
+
+#include <Eigen/Core>
+#include <nlohmann/json.hpp>
+
+#include <cstdint>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+namespace grpo {
+
+// One completion to score. `fields` points at its prompt's dataset record (e.g.
+// {"answer": "42"}) and must outlive the score call; null when there is none.
+struct Sample {
+  std::string prompt;
+  std::string completion;
+  int64_t completion_tokens = 0;         // kept tokens, EOS included
+  bool truncated = false;                // no EOS within max_new_tokens
+  const nlohmann::json* fields = nullptr;
+};
+
+// A reward returns one finite float per sample. RewardSet calls score() from
+// several threads at once on disjoint chunks of a batch, so it must be
+// thread-safe (the built-ins are stateless).
+class Reward {
+ public:
+  virtual ~Reward() = default;
+  virtual std::string name() const = 0;
+  virtual std::vector<float> score(const std::vector<Sample>& samples) = 0;  // (samples.size())
+};
+
+// A reward from a lambda: per sample, or batched (one float per sample).
+class FunctionReward : public Reward {
+ public:
+  using PerSample = std::function<float(const Sample&)>;
+  using Batched = std::function<std::vector<float>(const std::vector<Sample>&)>;
+
+  FunctionReward(std::string name, PerSample fn);
+  FunctionReward(std::string name, Batched fn);
+
+  std::string name() const override { return name_; }
+  std::vector<float> score(const std::vector<Sample>& samples) override;
+
+ private:
+  std::string name_;
+  PerSample per_sample_;
+  Batched batched_;
+};
+
+// Builds a reward from its options (the spec less "name" and "weight").
+using RewardFactory = std::function<std::unique_ptr<Reward>(const nlohmann::json& options)>;
+
+// Names → factories. Thread-safe. global() holds the built-ins, each 1/0 unless said:
+//   accuracy       the answer in <answer>…</answer> (its \boxed{} if any), else the
+//                  last \boxed{…}, else the last number, against the record's field.
+//                  tolerance = 1e-6 (numbers: |a − b| <= tolerance · max(1, |b|)),
+//                  match = "normalized" (trim, lowercase, collapse spaces) | "exact" (trim),
+//                  answer_field = "answer" (a missing field is an error naming the sample).
+//   format         <think>…</think><answer>…</answer>. mode = "strict" (the whole
+//                  completion, whitespace allowed around) | "lenient" (in order, anywhere).
+//   length         scale · (target − tokens) / target. target (required), scale = 1.
+//   soft_overlong  DAPO: 0 up to max_length − buffer tokens, linear to −1 at max_length,
+//                  −1 past it. max_length, buffer (both required).
+//   regex          PCRE2 pattern found in the completion. pattern (required),
+//                  case_insensitive = false, utf = false (bytes; true: UTF-8, invalid
+//                  sequences never match), match_limit = 1e6, depth_limit = 1e4,
+//                  heap_limit_kib = 2e4, on_limit = "no_match" | "raise".
+// Unknown option keys are an error naming the key.
+class RewardRegistry {
+ public:
+  RewardRegistry() = default;               // empty
+  static RewardRegistry& global();          // the built-ins, plus what users register
+
+  // Raises grpo::Error when the name is empty, taken, or the factory is null.
+  void register_factory(const std::string& name, RewardFactory factory);
+  bool contains(const std::string& name) const;
+  std::vector<std::string> names() const;  // sorted
+
+  // spec: {"name": "accuracy", "weight": 1.0, ...options}. Raises grpo::Error for
+  // a spec that is not an object, an unknown name (listing the known ones), or
+  // options the factory rejects (built-ins name any unknown key).
+  std::unique_ptr<Reward> create(const nlohmann::json& spec) const;
+
+ private:
+  mutable std::mutex mutex_;
+  std::unordered_map<std::string, RewardFactory> factories_;
+};
+
+// Registers the built-in rewards into `registry` (global() already has them).
+void register_builtin_rewards(RewardRegistry& registry);
+
+struct RewardScores {
+  Eigen::MatrixXf per_function;     // (N, R) each reward's score, 0 where it failed in "zero" mode
+  Eigen::VectorXf total;            // (N) per_function · weights
+  std::vector<std::string> names;   // (R)
+  Eigen::VectorXf weights;          // (R)
+  Eigen::VectorXf mean;             // (R) each column's mean over the N samples
+  Eigen::VectorXf std;              // (R) each column's population standard deviation
+  int64_t failed_samples = 0;       // samples with at least one failed reward ("zero" mode)
+};
+
+struct RewardSetConfig {
+  int64_t num_threads = 1;          // worker threads; results do not depend on it
+  int64_t chunk_size = 32;          // samples per score() call; fixed, so results do not depend on threads
+  std::string on_error = "raise";   // "raise": a failure is a grpo::Error; "zero": score 0 and count it
+
+  void validate() const;            // raises grpo::Error naming the bad field
+};
+
+// Several weighted rewards. A failure is a reward that throws, returns the wrong
+// count, or a NaN/Inf; the error names the reward and the sample index.
+class RewardSet {
+ public:
+  explicit RewardSet(RewardSetConfig config = {});
+  // config: {"rewards": [spec, ...], "num_threads": 4, "chunk_size": 32, "on_error": "zero"};
+  // specs are built with `registry`. Raises grpo::Error naming any unknown key.
+  static RewardSet from_json(const nlohmann::json& config,
+                             const RewardRegistry& registry = RewardRegistry::global());
+
+  void add(std::unique_ptr<Reward> reward, float weight = 1.0f);
+  // Builds the reward from a spec with the registry; "weight" defaults to 1.
+  void add(const nlohmann::json& spec, const RewardRegistry& registry = RewardRegistry::global());
+
+  int64_t size() const { return static_cast<int64_t>(rewards_.size()); }  // R
+  std::vector<std::string> names() const;
+  const RewardSetConfig& config() const { return config_; }
+
+  RewardScores score(const std::vector<Sample>& samples) const;
+
+ private:
+  RewardSetConfig config_;
+  std::vector<std::shared_ptr<Reward>> rewards_;
+  std::vector<float> weights_;
+};
+
+}  // namespace grpo

@@ -1,0 +1,70 @@
+// The policy: a trainable CausalLM plus what GRPO needs of it, batched
+// sampling of G completions per prompt and exact per-token log-probabilities
+// of given completions. Shapes: P prompts, G completions each, N = P·G rows,
+// Lp prompt positions (left-padded), T completion positions, V vocabulary.
+#pragma once
+
+#include <torch/types.h>
+
+#include <cstdint>
+#include <memory>
+#include <vector>
+
+#include "grpo/models/causal_lm.h"
+#include "grpo/rollout/sampling.h"
+
+namespace grpo {
+
+struct Generation {
+  torch::Tensor prompt_ids;       // (N, Lp) int64, left-padded with pad_id
+  torch::Tensor prompt_mask;      // (N, Lp) int64, 1 = prompt token
+  torch::Tensor completion_ids;   // (N, T) int64, pad_id after the stop
+  torch::Tensor completion_mask;  // (N, T) int64, 1 up to and including the first EOS
+  torch::Tensor truncated;        // (N) bool, true = reached max_new_tokens without an EOS
+};
+
+struct LogprobOptions {
+  double temperature = 1.0;     // the sampling temperature: log-probs of the distribution sampled from
+  int64_t chunk_tokens = 1024;  // completion tokens whose logits exist at once (in float32, chunk × V)
+  bool entropy = false;         // also return each token's entropy (no gradient)
+};
+
+struct TokenLogprobs {
+  torch::Tensor logprobs;  // (N, T) float32, 0 where completion_mask is 0; differentiable w.r.t. the model
+  torch::Tensor entropy;   // (N, T) float32 when asked for, else undefined
+};
+
+// Log-probabilities of the completion tokens under `model`: one forward over
+// prompt + completion, then the token_logprobs op (grpo/ops/token_logprobs.h)
+// at the completion positions only, a chunk at a time; its backward
+// recomputes each chunk's logits rather than keeping them, so no (N, T, V)
+// tensor is ever held, with or without grad.
+TokenLogprobs token_logprobs(CausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
+                             const torch::Tensor& completion_ids, const torch::Tensor& completion_mask,
+                             const LogprobOptions& options = {});
+
+class Policy {
+ public:
+  explicit Policy(std::shared_ptr<CausalLM> model);
+
+  CausalLM& model() { return *model_; }
+  const std::shared_ptr<CausalLM>& model_ptr() const { return model_; }
+
+  // `num_samples` (G) completions for each of the prompts (token ids, not
+  // padded), rows prompt-major: row p·G + g. Each prompt is prefilled once and
+  // its KV cache copied to its G rows. Runs without grad. Raises grpo::Error
+  // on an empty prompt, an unknown token id, G < 1, or a prompt that leaves no
+  // room for max_new_tokens in the model's context.
+  Generation generate(const std::vector<std::vector<int64_t>>& prompts, const GenerationConfig& config,
+                      int64_t num_samples = 1);
+
+  // token_logprobs() above, for this policy's model.
+  TokenLogprobs token_logprobs(const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
+                               const torch::Tensor& completion_ids, const torch::Tensor& completion_mask,
+                               const LogprobOptions& options = {});
+
+ private:
+  std::shared_ptr<CausalLM> model_;
+};
+
+}  // namespace grpo

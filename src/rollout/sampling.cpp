@@ -1,0 +1,55 @@
+// The generation settings' checks and the next-token draw with its filters.
+// Shapes: B rows, V vocabulary.
+#include "grpo/rollout/sampling.h"
+
+#include <torch/torch.h>
+
+#include <cmath>
+#include <limits>
+#include <string>
+
+#include "grpo/error.h"
+
+namespace grpo {
+
+void GenerationConfig::validate() const {
+  auto fail = [](const std::string& field, const std::string& rule, double got) {
+    throw Error("GenerationConfig." + field + ": " + rule + ", got " + c10::str(got));
+  };
+  if (max_new_tokens < 1) fail("max_new_tokens", "must be >= 1", static_cast<double>(max_new_tokens));
+  if (!(temperature >= 0) || !std::isfinite(temperature)) fail("temperature", "must be finite and >= 0", temperature);
+  if (top_k < 0) fail("top_k", "must be >= 0", static_cast<double>(top_k));
+  if (!(top_p > 0 && top_p <= 1)) fail("top_p", "must be in (0, 1]", top_p);
+  if (!(min_p >= 0 && min_p < 1)) fail("min_p", "must be in [0, 1)", min_p);
+  if (pad_id < 0) fail("pad_id", "must be >= 0", static_cast<double>(pad_id));
+  for (int64_t id : eos_ids) {
+    if (id < 0) fail("eos_ids", "must all be >= 0", static_cast<double>(id));
+  }
+}
+
+torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationConfig& config,
+                                at::Generator& generator) {
+  if (config.temperature == 0) return logits.argmax(-1);
+  torch::Tensor z = logits.to(torch::kFloat32) / config.temperature;  // (B, V)
+  const float neg_inf = -std::numeric_limits<float>::infinity();
+  const int64_t V = z.size(-1);
+  if (config.top_k > 0 && config.top_k < V) {
+    const torch::Tensor kth = std::get<0>(z.topk(config.top_k, -1)).narrow(-1, config.top_k - 1, 1);
+    z = z.masked_fill(z < kth, neg_inf);
+  }
+  if (config.top_p < 1) {
+    auto [sorted, order] = z.sort(-1, /*descending=*/true);
+    const torch::Tensor probs = sorted.softmax(-1);
+    // NB: a token is dropped when the tokens before it already hold top_p, so the first always stays.
+    const torch::Tensor before = probs.cumsum(-1) - probs;
+    const torch::Tensor drop_sorted = before >= config.top_p;
+    z = z.masked_fill(torch::zeros_like(drop_sorted).scatter(-1, order, drop_sorted), neg_inf);
+  }
+  if (config.min_p > 0) {
+    const torch::Tensor probs = z.softmax(-1);
+    z = z.masked_fill(probs < config.min_p * std::get<0>(probs.max(-1, /*keepdim=*/true)), neg_inf);
+  }
+  return torch::multinomial(z.softmax(-1), 1, /*replacement=*/false, generator).squeeze(-1);
+}
+
+}  // namespace grpo

@@ -1,0 +1,611 @@
+// GRPOTrainer: collect (sample, score, advantages, optional dynamic-sampling
+// refill, old and reference log-probs), then μ passes of mini-batch updates
+// with gradient accumulation over micro-batches. Every random choice derives
+// from (config.seed, step), so a resumed run repeats a straight one exactly.
+// Shapes: P prompts, G group size, N = P·G rows, Lp prompt and T completion positions.
+#include "grpo/train/grpo_trainer.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <filesystem>
+#include <numeric>
+
+#include "grpo/error.h"
+#include "grpo/files.h"
+#include "grpo/io/pretrained.h"
+#include "grpo/io/weights.h"
+#include "grpo/ops/group_advantages.h"
+#include "grpo/ops/grpo_loss.h"
+#include "grpo/rollout/reference.h"
+#include "grpo/rollout/sampler.h"
+#include "grpo/train/checkpoint.h"
+#include "grpo/train/factory.h"
+#include "grpo/train/metrics.h"
+#include "random.h"
+#include "train/optimizer.h"
+
+namespace grpo {
+
+namespace fs = std::filesystem;
+
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+double seconds_since(Clock::time_point start) {
+  return std::chrono::duration<double>(Clock::now() - start).count();
+}
+
+// A seed for one purpose of one step: the same (seed, step, purpose) always gives the same number.
+uint64_t derive_seed(uint64_t seed, int64_t step, uint64_t purpose) {
+  return splitmix64(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(step))) + purpose);
+}
+
+// The columns of a (n, L) mask that hold any token, as (first, count): for
+// left-padded prompts from the first used column, for completions up to the last.
+std::pair<int64_t, int64_t> used_columns(const torch::Tensor& mask, bool leading) {
+  const torch::Tensor used = mask.ne(0).any(0).nonzero();  // (k, 1)
+  const int64_t L = mask.size(1);
+  if (used.numel() == 0) return leading ? std::make_pair(L - 1, int64_t{1}) : std::make_pair(int64_t{0}, int64_t{1});
+  const int64_t first = used[0][0].item<int64_t>(), last = used[-1][0].item<int64_t>();
+  return leading ? std::make_pair(first, L - first) : std::make_pair(int64_t{0}, last + 1);
+}
+
+// A micro-batch of rows with its padding columns trimmed: what token_logprobs needs.
+struct Rows {
+  torch::Tensor index;  // (n) rows of the full batch
+  torch::Tensor prompt_ids, prompt_mask;          // (n, Lp')
+  torch::Tensor completion_ids, completion_mask;  // (n, T'), the first T' completion columns
+  int64_t t_len = 0;                              // T'
+};
+
+Rows take_rows(const RolloutBatch& b, const torch::Tensor& index) {
+  Rows r;
+  r.index = index;
+  const torch::Tensor pm = b.prompt_mask.index_select(0, index), cm = b.completion_mask.index_select(0, index);
+  const auto [p0, pl] = used_columns(pm, /*leading=*/true);
+  r.t_len = used_columns(cm, /*leading=*/false).second;
+  r.prompt_ids = b.prompt_ids.index_select(0, index).narrow(1, p0, pl);
+  r.prompt_mask = pm.narrow(1, p0, pl);
+  r.completion_ids = b.completion_ids.index_select(0, index).narrow(1, 0, r.t_len);
+  r.completion_mask = cm.narrow(1, 0, r.t_len);
+  return r;
+}
+
+// (n, T') values back into (n, T) with zeros after T'.
+torch::Tensor widen(const torch::Tensor& x, int64_t T) {
+  if (x.size(1) == T) return x;
+  return torch::constant_pad_nd(x, {0, T - x.size(1)}, 0);
+}
+
+// Right-pads (or left-pads) a (n, L) tensor to L_to columns with `value`.
+torch::Tensor pad_to(const torch::Tensor& x, int64_t L_to, int64_t value, bool left) {
+  const int64_t extra = L_to - x.size(1);
+  if (extra == 0) return x;
+  return torch::constant_pad_nd(x, left ? std::vector<int64_t>{extra, 0} : std::vector<int64_t>{0, extra}, value);
+}
+
+double mean_of(const std::vector<double>& v) {
+  double s = 0;
+  for (double x : v) s += x;
+  return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+}
+
+}  // namespace
+
+// ---------------------------------------------------------------- the trainer
+
+struct GRPOTrainer::Batch {
+  RolloutBatch rollout;      // N rows; ids and masks on the model's device
+  torch::Tensor rewards;     // (N) float32, CPU
+  torch::Tensor advantages;  // (N) float32, on the model's device
+  torch::Tensor old_logp;    // (N, T) float32, undefined when the policy cannot move before it is used
+  torch::Tensor ref_logp;    // (N, T) float32, undefined when β = 0
+};
+
+// One round of sampling: P groups, their scores and advantages (all on the CPU).
+struct SampledRound {
+  RolloutBatch rollout;
+  RewardScores scores;
+  torch::Tensor rewards, advantages;  // (P·G) float32
+};
+
+struct GRPOTrainer::Sampled {
+  std::vector<SampledRound> rounds;
+  std::vector<std::pair<size_t, int64_t>> kept;  // (round, group) of the P groups the step trains on
+  int64_t zero_std_groups = 0;                   // groups whose rewards were all equal
+  double generate_seconds = 0, reward_seconds = 0;
+};
+
+GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
+                         std::shared_ptr<const Tokenizer> tokenizer, RewardSet rewards, PromptDataset train,
+                         std::optional<PromptDataset> eval)
+    : config_(std::move(config)),
+      tokenizer_(std::move(tokenizer)),
+      rewards_(std::move(rewards)),
+      train_(std::move(train)),
+      eval_(std::move(eval)) {
+  config_.validate();
+  if (!model) throw Error("GRPOTrainer: the model is null");
+  if (!tokenizer_) throw Error("GRPOTrainer: the tokenizer is null");
+  if (rewards_.size() == 0) throw Error("GRPOTrainer: rewards: the run has no reward functions");
+  if (config_.grpo.prompts_per_step > train_.size()) {
+    throw Error("grpo.prompts_per_step: must be <= the " + std::to_string(train_.size()) +
+                " training prompts, got " + std::to_string(config_.grpo.prompts_per_step));
+  }
+  apply_threads(config_.threads);
+  policy_ = std::make_unique<Policy>(std::move(model));
+  if (config_.loss.policy.beta > 0) reference_ = std::make_unique<ReferenceModel>(*policy_);
+
+  GroupSamplerConfig sc;
+  sc.group_size = config_.grpo.group_size;
+  sc.generation = config_.sampling.to_generation();
+  sc.generation.eos_ids = stop_ids(config_.sampling, *tokenizer_);
+  sc.mask_truncated_completions = config_.sampling.mask_truncated_completions;
+  sampler_ = std::make_unique<GroupSampler>(*policy_, tokenizer_, sc);
+
+  optimizer_ = make_adamw(policy_->model().module().parameters(), config_.optimizer);
+}
+
+GRPOTrainer::~GRPOTrainer() = default;
+
+std::unique_ptr<GRPOTrainer> GRPOTrainer::from_config(const TrainConfig& config) {
+  config.validate();
+  if (config.data.train.empty()) throw Error("data.train: a training JSONL file is required");
+  std::shared_ptr<const Tokenizer> tokenizer = make_tokenizer(config.tokenizer, config.model.init_from);
+  auto model = make_model(config.model, *tokenizer, config.seed);
+  RewardSet rewards = RewardSet::from_json(config.rewards);
+  const PromptDatasetOptions opt = dataset_options(config.data, config.seed);
+  PromptDataset train = PromptDataset::from_jsonl(config.data.train, opt);
+  std::optional<PromptDataset> eval;
+  if (!config.data.eval.empty()) eval = PromptDataset::from_jsonl(config.data.eval, opt);
+  return std::make_unique<GRPOTrainer>(config, std::move(model), std::move(tokenizer), std::move(rewards),
+                                       std::move(train), std::move(eval));
+}
+
+void GRPOTrainer::on_step_end(StepCallback callback) { step_callbacks_.push_back(std::move(callback)); }
+void GRPOTrainer::on_evaluate(EvalCallback callback) { eval_callbacks_.push_back(std::move(callback)); }
+
+EvalResult GRPOTrainer::evaluate() {
+  if (!eval_) throw Error("GRPOTrainer::evaluate: the run has no eval set (data.eval)");
+  const int64_t T = config_.eval.max_new_tokens > 0 ? config_.eval.max_new_tokens : config_.sampling.max_new_tokens;
+  EvalResult r = grpo::evaluate(*policy_, *tokenizer_, *eval_, rewards_, config_.eval, T, config_.data.eval_limit,
+                                config_.eval.accuracy_reward, stop_ids(config_.sampling, *tokenizer_));
+  r.step = step_;
+  evals_.push_back(r);
+  for (auto& cb : eval_callbacks_) cb(r);
+  return r;
+}
+
+GRPOTrainer::Batch GRPOTrainer::collect(nlohmann::json& m) {
+  Sampled sampled = sample_rounds();
+  rollout_metrics(sampled, m);
+  Batch b = select_groups(sampled);  // NB: last use of `sampled`; it may move the rollout out
+  fixed_logprobs(b, m);
+  return b;
+}
+
+GRPOTrainer::Sampled GRPOTrainer::sample_rounds() {
+  const int64_t P = config_.grpo.prompts_per_step, G = config_.grpo.group_size;
+  const bool dynamic = config_.grpo.dynamic_sampling;
+  const int64_t rounds_max = dynamic ? config_.grpo.max_sampling_rounds : 1;
+  Sampled s;
+  std::vector<std::pair<size_t, int64_t>> dropped;  // (round, group) of equal-reward groups
+  for (int64_t round = 0; round < rounds_max && static_cast<int64_t>(s.kept.size()) < P; ++round) {
+    auto t0 = Clock::now();
+    std::vector<PromptRecord> prompts = train_.next_batch(P);
+    SampledRound r;
+    r.rollout = sampler_->sample(prompts, derive_seed(config_.seed, step_, 1000 + round));
+    s.generate_seconds += seconds_since(t0);
+
+    t0 = Clock::now();
+    r.scores = rewards_.score(r.rollout.samples());
+    s.reward_seconds += seconds_since(t0);
+    r.rewards = torch::from_blob(const_cast<float*>(r.scores.total.data()), {r.rollout.size()}, torch::kFloat32).clone();
+    const GroupAdvantages adv = group_advantages(r.rewards, G, config_.loss.advantages);
+    r.advantages = adv.advantages;
+
+    const auto stds = adv.group_std.accessor<float, 1>();
+    for (int64_t g = 0; g < P; ++g) {
+      const bool zero_std = stds[g] == 0;
+      s.zero_std_groups += zero_std;
+      (dynamic && zero_std ? dropped : s.kept).emplace_back(s.rounds.size(), g);
+    }
+    s.rounds.push_back(std::move(r));
+  }
+  // NB: when rounds run out, groups of equal rewards fill the batch (A = 0, only the KL acts), so N stays P·G.
+  for (size_t k = 0; static_cast<int64_t>(s.kept.size()) < P; ++k) s.kept.push_back(dropped.at(k));
+  s.kept.resize(static_cast<size_t>(P));
+  return s;
+}
+
+GRPOTrainer::Batch GRPOTrainer::select_groups(Sampled& s) const {
+  const int64_t P = config_.grpo.prompts_per_step, G = config_.grpo.group_size;
+  Batch b;
+  if (s.rounds.size() == 1 && !config_.grpo.dynamic_sampling) {
+    b.rollout = std::move(s.rounds[0].rollout);
+    b.rewards = s.rounds[0].rewards;
+    b.advantages = s.rounds[0].advantages;
+  } else {
+    // Concatenate the kept groups, padding prompts on the left and completions on the right.
+    int64_t Lp = 0, T = 0;
+    for (const SampledRound& r : s.rounds) {
+      Lp = std::max(Lp, r.rollout.prompt_ids.size(1));
+      T = std::max(T, r.rollout.completion_ids.size(1));
+    }
+    const int64_t pad = tokenizer_->pad_id();
+    std::vector<torch::Tensor> pi, pm, ci, cm, tr, rw, ad;
+    RolloutBatch& out = b.rollout;
+    out.num_prompts = P;
+    out.group_size = G;
+    for (const auto& [round, g] : s.kept) {
+      const SampledRound& r = s.rounds[round];
+      const torch::Tensor rows = torch::arange(g * G, (g + 1) * G, torch::kLong);
+      pi.push_back(pad_to(r.rollout.prompt_ids.index_select(0, rows), Lp, pad, true));
+      pm.push_back(pad_to(r.rollout.prompt_mask.index_select(0, rows), Lp, 0, true));
+      ci.push_back(pad_to(r.rollout.completion_ids.index_select(0, rows), T, pad, false));
+      cm.push_back(pad_to(r.rollout.completion_mask.index_select(0, rows), T, 0, false));
+      tr.push_back(r.rollout.truncated.index_select(0, rows));
+      rw.push_back(r.rewards.index_select(0, rows));
+      ad.push_back(r.advantages.index_select(0, rows));
+      out.prompts.push_back(r.rollout.prompts[static_cast<size_t>(g)]);
+      for (int64_t i = g * G; i < (g + 1) * G; ++i) {
+        out.completion_texts.push_back(r.rollout.completion_texts[static_cast<size_t>(i)]);
+        out.completion_lengths.push_back(r.rollout.completion_lengths[static_cast<size_t>(i)]);
+      }
+    }
+    out.prompt_ids = torch::cat(pi);
+    out.prompt_mask = torch::cat(pm);
+    out.completion_ids = torch::cat(ci);
+    out.completion_mask = torch::cat(cm);
+    out.truncated = torch::cat(tr);
+    out.group_index = torch::arange(P, torch::kLong).repeat_interleave(G);
+    b.rewards = torch::cat(rw);
+    b.advantages = torch::cat(ad);
+  }
+  // NB: what the model's calls read moves to its device once; texts, rewards
+  // and the row bookkeeping stay on the CPU.
+  const torch::Device device = policy_->model().output_weight().device();
+  RolloutBatch& r = b.rollout;
+  r.prompt_ids = r.prompt_ids.to(device);
+  r.prompt_mask = r.prompt_mask.to(device);
+  r.completion_ids = r.completion_ids.to(device);
+  r.completion_mask = r.completion_mask.to(device);
+  b.advantages = b.advantages.to(device);
+  return b;
+}
+
+void GRPOTrainer::rollout_metrics(const Sampled& s, nlohmann::json& m) const {
+  std::vector<double> all_rewards, all_lengths;
+  std::vector<std::vector<double>> per_reward(static_cast<size_t>(rewards_.size()));
+  int64_t truncated = 0;
+  for (const SampledRound& r : s.rounds) {
+    for (int64_t i = 0; i < r.rollout.size(); ++i) {
+      all_rewards.push_back(r.scores.total(i));
+      all_lengths.push_back(static_cast<double>(r.rollout.completion_lengths[static_cast<size_t>(i)]));
+      for (int64_t k = 0; k < rewards_.size(); ++k) {
+        per_reward[static_cast<size_t>(k)].push_back(r.scores.per_function(i, k));
+      }
+    }
+    truncated += r.rollout.truncated.sum().item<int64_t>();
+  }
+  // Rewards as TRL names them, over every completion sampled this step.
+  auto mean_std = [](const std::vector<double>& v) {
+    const double mean = mean_of(v);
+    double var = 0;
+    for (double x : v) var += (x - mean) * (x - mean);
+    return std::make_pair(mean, v.size() > 1 ? std::sqrt(var / static_cast<double>(v.size() - 1)) : 0.0);
+  };
+  const auto [reward_mean, reward_std] = mean_std(all_rewards);
+  m["reward"] = reward_mean;
+  m["reward_std"] = reward_std;
+  const std::vector<std::string> names = rewards_.names();
+  for (size_t r = 0; r < names.size(); ++r) {
+    const auto [mean, sd] = mean_std(per_reward[r]);
+    m["rewards/" + names[r] + "/mean"] = mean;
+    m["rewards/" + names[r] + "/std"] = sd;
+    if (names[r] == config_.eval.accuracy_reward) m["accuracy"] = mean;
+  }
+  const int64_t groups_seen = static_cast<int64_t>(s.rounds.size()) * config_.grpo.prompts_per_step;
+  m["frac_reward_zero_std"] = static_cast<double>(s.zero_std_groups) / static_cast<double>(groups_seen);
+  m["completion_length"] = mean_of(all_lengths);
+  m["completions/max_length"] = all_lengths.empty() ? 0.0 : *std::max_element(all_lengths.begin(), all_lengths.end());
+  m["completions/clipped_ratio"] = static_cast<double>(truncated) / static_cast<double>(all_lengths.size());
+  m["sampling_rounds"] = static_cast<int64_t>(s.rounds.size());
+  m["num_tokens"] = std::accumulate(all_lengths.begin(), all_lengths.end(), 0.0);
+  m["seconds/generate"] = s.generate_seconds;
+  m["seconds/reward"] = s.reward_seconds;
+}
+
+void GRPOTrainer::fixed_logprobs(Batch& b, nlohmann::json& m) {
+  const auto t0 = Clock::now();
+  const bool need_old = config_.grpo.num_iterations * config_.grpo.mini_batches > 1;
+  if (need_old || reference_) {
+    torch::NoGradGuard no_grad;
+    const int64_t N = b.rollout.size(), T = b.rollout.completion_ids.size(1);
+    const int64_t micro =
+        config_.grpo.micro_batch_size > 0 ? config_.grpo.micro_batch_size : N / config_.grpo.mini_batches;
+    LogprobOptions lo;
+    lo.temperature = config_.sampling.temperature;
+    lo.chunk_tokens = config_.grpo.logprob_chunk_tokens;
+    const auto index = torch::TensorOptions(torch::kLong).device(b.rollout.completion_ids.device());
+    std::vector<torch::Tensor> olds, refs;
+    for (int64_t begin = 0; begin < N; begin += micro) {
+      const Rows r = take_rows(b.rollout, torch::arange(begin, std::min(N, begin + micro), index));
+      if (need_old) {
+        olds.push_back(widen(policy_->token_logprobs(r.prompt_ids, r.prompt_mask, r.completion_ids,
+                                                     r.completion_mask, lo).logprobs, T));
+      }
+      if (reference_) {
+        refs.push_back(widen(reference_->token_logprobs(r.prompt_ids, r.prompt_mask, r.completion_ids,
+                                                        r.completion_mask, lo), T));
+      }
+    }
+    // NB: kept on the model's device beside the batch; update() selects each micro-batch's rows there.
+    if (need_old) b.old_logp = torch::cat(olds);
+    if (reference_) b.ref_logp = torch::cat(refs);
+  }
+  m["seconds/logprobs"] = seconds_since(t0);
+}
+
+// μ passes over the batch, each in mini_batches optimizer updates, each
+// accumulated over micro-batches with the loss normalized over the whole update.
+void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
+  const GrpoConfig& g = config_.grpo;
+  const int64_t N = b.rollout.size();
+  const int64_t mini = N / g.mini_batches;
+  const int64_t micro = g.micro_batch_size > 0 ? g.micro_batch_size : mini;
+  const int64_t total_updates = config_.grpo.steps * g.num_iterations * g.mini_batches;
+  GrpoLossOptions lo = config_.loss.policy;
+  lo.max_completion_length = config_.sampling.max_new_tokens;
+  LogprobOptions po;
+  po.temperature = config_.sampling.temperature;
+  po.chunk_tokens = g.logprob_chunk_tokens;
+
+  double tokens = 0, kl = 0, clip_low = 0, clip_high = 0, clip_region = 0, entropy = 0, entropy_tokens = 0;
+  std::vector<double> losses, norms, lrs;
+  // The batch is on the model's device (select_groups put it there).
+  const torch::Device device = b.rollout.completion_mask.device();
+  for (int64_t it = 0; it < g.num_iterations; ++it) {
+    const std::vector<int64_t> order = shuffled_indices(N, derive_seed(config_.seed, step_, 2000 + it));
+    const torch::Tensor order_t = torch::tensor(order, torch::kLong).to(device);
+    for (int64_t u = 0; u < g.mini_batches; ++u) {
+      const torch::Tensor rows = order_t.narrow(0, u * mini, mini);
+      // NB: the whole update's denominator, so the micro-batches add up to its exact gradient.
+      lo.normalizer = loss_normalizer(lo.loss_type, b.rollout.completion_mask.index_select(0, rows));
+      optimizer_->zero_grad();
+      double update_loss = 0;
+      for (int64_t begin = 0; begin < mini; begin += micro) {
+        const Rows r = take_rows(b.rollout, rows.narrow(0, begin, std::min(micro, mini - begin)));
+        po.entropy = it == 0;
+        const TokenLogprobs lp =
+            policy_->token_logprobs(r.prompt_ids, r.prompt_mask, r.completion_ids, r.completion_mask, po);
+        auto narrow_t = [&](const torch::Tensor& x) {
+          return x.defined() ? x.index_select(0, r.index).narrow(1, 0, r.t_len) : torch::Tensor();
+        };
+        const torch::Tensor& mask = r.completion_mask;
+        const GrpoLossResult out = grpo_loss(lp.logprobs, narrow_t(b.old_logp), narrow_t(b.ref_logp),
+                                             b.advantages.index_select(0, r.index), mask, lo);
+        out.loss.backward();
+        update_loss += out.loss.item<double>();
+        const LossStats s = read_stats(out.stats);
+        tokens += s.token_count;
+        kl += s.kl_mean * s.token_count;
+        clip_low += s.clip_low_frac * s.token_count;
+        clip_high += s.clip_high_frac * s.token_count;
+        clip_region += s.clip_region_frac * s.token_count;
+        if (lp.entropy.defined()) {
+          entropy += (lp.entropy * mask).sum().item<double>();
+          entropy_tokens += s.token_count;
+        }
+      }
+      const double lr = config_.optimizer.lr_at(updates_, total_updates);
+      const double norm = optimizer_step(*optimizer_, config_.optimizer, lr, "GRPOTrainer: step " + std::to_string(step_ + 1));
+      ++updates_;
+      losses.push_back(update_loss);
+      norms.push_back(norm);
+      lrs.push_back(lr);
+    }
+  }
+  const double denom = std::max(1.0, tokens);
+  m["loss"] = mean_of(losses);
+  m["grad_norm"] = mean_of(norms);
+  m["learning_rate"] = lrs.empty() ? 0.0 : lrs.back();
+  m["kl"] = kl / denom;
+  m["clip_ratio/low_mean"] = clip_low / denom;
+  m["clip_ratio/high_mean"] = clip_high / denom;
+  m["clip_ratio/region_mean"] = clip_region / denom;
+  m["entropy"] = entropy / std::max(1.0, entropy_tokens);
+}
+
+nlohmann::json GRPOTrainer::step() {
+  if (step_ >= config_.grpo.steps) {
+    throw Error("GRPOTrainer::step: the run already did its grpo.steps = " + std::to_string(config_.grpo.steps) +
+                " steps");
+  }
+  const auto start = Clock::now();
+  nlohmann::json m = {{"step", step_ + 1}};
+  Batch b = collect(m);
+  const auto t_train = Clock::now();
+  update(b, m);
+  m["seconds/train"] = seconds_since(t_train);
+  ++step_;
+  if (reference_ && config_.grpo.ref_sync_steps > 0 && step_ % config_.grpo.ref_sync_steps == 0) {
+    reference_->sync_from(*policy_, config_.grpo.ref_sync_alpha);
+  }
+  const double seconds = seconds_since(start);
+  seconds_ += seconds;
+  m["seconds/step"] = seconds;
+  m["tokens_per_second"] = m["num_tokens"].get<double>() / std::max(seconds, 1e-9);
+  m["epoch"] = train_.epoch();
+  history_.push_back({{"step", step_},
+                      {"reward", m["reward"]},
+                      {"accuracy", m.contains("accuracy") ? m["accuracy"] : nlohmann::json(nullptr)}});
+  for (auto& cb : step_callbacks_) cb(m);
+  return m;
+}
+
+nlohmann::json GRPOTrainer::trainer_state() const {
+  nlohmann::json evals = nlohmann::json::array();
+  for (const EvalResult& e : evals_) evals.push_back(e.to_json());
+  return {{"step", step_},
+          {"updates", updates_},
+          {"dataset", {{"epoch", train_.epoch()}, {"position", train_.position()}}},
+          {"seconds", seconds_},
+          {"history", history_},
+          {"evals", evals},
+          {"cpu_rng", cpu_rng_state()}};
+}
+
+std::string GRPOTrainer::save_checkpoint() {
+  const std::string dir = checkpoint_dir(config_.output_dir, step_);
+  std::error_code ec;
+  fs::create_directories(config_.output_dir, ec);
+  CheckpointContents c;
+  c.model = &policy_->model();
+  c.tokenizer = tokenizer_.get();
+  c.reference = reference_ ? &reference_->model() : nullptr;
+  c.optimizer = optimizer_.get();
+  c.trainer_state = trainer_state();
+  c.config = config_.to_json();
+  write_checkpoint(dir, c);
+  prune_checkpoints(config_.output_dir, config_.checkpoint.keep_last);
+  return dir;
+}
+
+void GRPOTrainer::load_checkpoint(const std::string& dir) {
+  const nlohmann::json state = read_trainer_state(dir);
+  try {
+    load_weights(policy_->model().module(), (fs::path(dir) / "model.pt").string());
+    if (reference_) {
+      const fs::path ref = fs::path(dir) / "reference.pt";
+      if (!fs::exists(ref)) throw Error(ref.string() + ": missing; the run has β > 0 and needs the reference weights");
+      load_weights(reference_->model().module(), ref.string());
+    }
+    torch::serialize::InputArchive archive;
+    const std::string opt_path = (fs::path(dir) / "optimizer.pt").string();
+    try {
+      archive.load_from(opt_path);
+      optimizer_->load(archive);
+    } catch (const c10::Error& e) {
+      throw Error(opt_path + ": cannot read the optimizer state: " + e.what_without_backtrace());
+    }
+    step_ = state.at("step").get<int64_t>();
+    updates_ = state.at("updates").get<int64_t>();
+    train_.set_state(state.at("dataset").at("epoch").get<int64_t>(), state.at("dataset").at("position").get<int64_t>());
+    seconds_ = state.at("seconds").get<double>();
+    history_ = state.at("history").get<std::vector<nlohmann::json>>();
+    evals_.clear();
+    for (const auto& e : state.at("evals")) evals_.push_back(EvalResult::from_json(e));
+    set_cpu_rng_state(state.at("cpu_rng"));
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(dir + "/trainer_state.json: malformed: " + e.what());
+  }
+}
+
+nlohmann::json GRPOTrainer::report() const {
+  nlohmann::json evals = nlohmann::json::array();
+  for (const EvalResult& e : evals_) evals.push_back(e.to_json());
+  nlohmann::json r = {{"steps", step_},
+                      {"seconds", seconds_},
+                      {"eval_problems", evals_.empty() ? 0 : evals_.front().problems},
+                      {"evaluations", evals}};
+  if (!evals_.empty()) {
+    r["before"] = evals_.front().to_json();
+    r["after"] = evals_.back().to_json();
+    r["accuracy_before"] = r["before"]["accuracy"];
+    r["accuracy_after"] = r["after"]["accuracy"];
+  }
+  if (!config_.checkpoint.save_pretrained.empty()) r["pretrained_dir"] = (fs::path(config_.output_dir) / "final").string();
+  return r;
+}
+
+void GRPOTrainer::write_outputs() const {
+  const fs::path out(config_.output_dir);
+  write_file_atomic((out / "report.json").string(), report().dump(2) + "\n");
+  PlotSeries reward{"reward (training batch)", {}, {}, "#1f77b4"};
+  PlotSeries accuracy{"accuracy (training batch)", {}, {}, "#ff7f0e"};
+  PlotSeries held_out{"accuracy (held out, greedy)", {}, {}, "#2ca02c"};
+  for (const nlohmann::json& h : history_) {
+    reward.x.push_back(h["step"].get<double>());
+    reward.y.push_back(h["reward"].get<double>());
+    if (!h["accuracy"].is_null()) {
+      accuracy.x.push_back(h["step"].get<double>());
+      accuracy.y.push_back(h["accuracy"].get<double>());
+    }
+  }
+  for (const EvalResult& e : evals_) {
+    if (!e.accuracy) continue;
+    held_out.x.push_back(static_cast<double>(e.step));
+    held_out.y.push_back(*e.accuracy);
+  }
+  std::vector<PlotSeries> series{reward};
+  if (!accuracy.x.empty()) series.push_back(accuracy);
+  if (!held_out.x.empty()) series.push_back(held_out);
+  PlotOptions po;
+  po.title = "GRPO: reward and accuracy per step";
+  po.x_label = "step";
+  po.y_label = "mean";
+  write_svg_line_plot((out / "plot.svg").string(), series, po);
+}
+
+nlohmann::json GRPOTrainer::train() {
+  std::error_code ec;
+  fs::create_directories(config_.output_dir, ec);
+  if (ec) throw Error("output_dir " + config_.output_dir + ": cannot create (" + ec.message() + ")");
+  bool resumed = false;
+  if (config_.checkpoint.resume) {
+    if (auto latest = latest_checkpoint(config_.output_dir)) {
+      load_checkpoint(*latest);
+      resumed = true;
+      spdlog::info("resumed from {} (step {})", *latest, step_);
+    }
+  }
+  MetricsWriter metrics((fs::path(config_.output_dir) / "metrics.jsonl").string(), resumed ? step_ : -1);
+  auto log_eval = [&](const EvalResult& e) {
+    spdlog::info("eval at step {}: {} problems, accuracy {}, mean reward {:.3f}", e.step, e.problems,
+                 e.accuracy ? fmt::format("{:.3f}", *e.accuracy) : std::string("n/a"), e.mean_reward);
+  };
+  if (eval_ && evals_.empty()) log_eval(evaluate());
+
+  int64_t saved_at = resumed ? step_ : -1;
+  while (step_ < config_.grpo.steps) {
+    const nlohmann::json m = step();
+    metrics.write(m);
+    if (config_.logging.console && (step_ % config_.logging.log_every == 0 || step_ == config_.grpo.steps)) {
+      ProgressInfo p;
+      p.step = step_;
+      p.total_steps = config_.grpo.steps;
+      p.reward = m["reward"].get<double>();
+      if (m.contains("accuracy")) p.accuracy = m["accuracy"].get<double>();
+      p.kl = m["kl"].get<double>();
+      p.tokens_per_second = m["tokens_per_second"].get<double>();
+      p.elapsed_seconds = seconds_;  // NB: training time across resumes, so the ETA holds after one
+      spdlog::info("{}", progress_line(p));
+    }
+    if (eval_ && config_.eval.every > 0 && step_ % config_.eval.every == 0 && step_ < config_.grpo.steps) {
+      log_eval(evaluate());
+    }
+    if (config_.checkpoint.save_every > 0 && step_ % config_.checkpoint.save_every == 0) {
+      save_checkpoint();
+      saved_at = step_;
+      write_outputs();
+    }
+  }
+  if (eval_ && (evals_.empty() || evals_.back().step != step_)) log_eval(evaluate());
+  if (saved_at != step_) save_checkpoint();
+  if (!config_.checkpoint.save_pretrained.empty()) {
+    const std::string dir = (std::filesystem::path(config_.output_dir) / "final").string();
+    export_pretrained(policy_->model(), tokenizer_.get(), dir,
+                      dtype_from_name(config_.checkpoint.save_pretrained, "checkpoint.save_pretrained"));
+    spdlog::info("wrote the policy as a Hugging Face folder: {}", dir);
+  }
+  write_outputs();
+  return report();
+}
+
+}  // namespace grpo

@@ -1,0 +1,139 @@
+// SFTTrainer: batches of prompt → completion pairs, left-padded prompts and
+// right-padded completions (EOS appended), loss = mean negative log-likelihood
+// over the completion tokens of the batch.
+#include "grpo/train/sft_trainer.h"
+
+#include <spdlog/spdlog.h>
+#include <torch/torch.h>
+
+#include <chrono>
+#include <filesystem>
+
+#include "grpo/error.h"
+#include "grpo/train/checkpoint.h"
+#include "grpo/train/factory.h"
+#include "grpo/train/metrics.h"
+#include "train/optimizer.h"
+
+namespace grpo {
+
+namespace fs = std::filesystem;
+
+SFTTrainer::SFTTrainer(TrainConfig config, std::shared_ptr<CausalLM> model, std::shared_ptr<const Tokenizer> tokenizer,
+                       PromptDataset pairs)
+    : config_(std::move(config)), tokenizer_(std::move(tokenizer)), pairs_(std::move(pairs)) {
+  config_.validate();
+  if (!model) throw Error("SFTTrainer: the model is null");
+  if (!tokenizer_) throw Error("SFTTrainer: the tokenizer is null");
+  if (config_.sft.batch_size > pairs_.size()) {
+    throw Error("sft.batch_size: must be <= the " + std::to_string(pairs_.size()) + " training pairs, got " +
+                std::to_string(config_.sft.batch_size));
+  }
+  for (int64_t i = 0; i < pairs_.size(); ++i) {
+    const nlohmann::json& r = pairs_.record(i);
+    auto it = r.find(config_.sft.completion_key);
+    if (it == r.end() || !it->is_string()) {
+      throw Error("sft.train: record " + std::to_string(i) + " has no string field \"" + config_.sft.completion_key +
+                  "\"");
+    }
+  }
+  apply_threads(config_.threads);
+  policy_ = std::make_unique<Policy>(std::move(model));
+  optimizer_ = make_adamw(policy_->model().module().parameters(), config_.sft.optimizer);
+}
+
+SFTTrainer::~SFTTrainer() = default;
+
+std::unique_ptr<SFTTrainer> SFTTrainer::from_config(const TrainConfig& config) {
+  config.validate();
+  if (config.sft.train.empty()) throw Error("sft.train: a JSONL file of prompt/completion pairs is required");
+  std::shared_ptr<const Tokenizer> tokenizer = make_tokenizer(config.tokenizer, config.model.init_from);
+  auto model = make_model(config.model, *tokenizer, config.seed);
+  return std::make_unique<SFTTrainer>(config, std::move(model), std::move(tokenizer),
+                                      PromptDataset::from_jsonl(config.sft.train,
+                                                                sft_dataset_options(config.sft, config.seed)));
+}
+
+std::string SFTTrainer::output_checkpoint() const { return (fs::path(config_.output_dir) / "sft").string(); }
+
+nlohmann::json SFTTrainer::step() {
+  const std::vector<PromptRecord> batch = pairs_.next_batch(config_.sft.batch_size);
+  const int64_t B = static_cast<int64_t>(batch.size());
+  std::vector<std::vector<int64_t>> prompts, completions;
+  size_t Lp = 0, T = 0;
+  for (const PromptRecord& r : batch) {
+    prompts.push_back(tokenizer_->encode_prompt(r.prompt));
+    completions.push_back(tokenizer_->encode(r.fields.at(config_.sft.completion_key).get<std::string>()));
+    completions.back().push_back(tokenizer_->eos_id());
+    Lp = std::max(Lp, prompts.back().size());
+    T = std::max(T, completions.back().size());
+  }
+  const int64_t pad = tokenizer_->pad_id();
+  torch::Tensor prompt_ids = torch::full({B, static_cast<int64_t>(Lp)}, pad, torch::kLong);
+  torch::Tensor prompt_mask = torch::zeros({B, static_cast<int64_t>(Lp)}, torch::kLong);
+  torch::Tensor completion_ids = torch::full({B, static_cast<int64_t>(T)}, pad, torch::kLong);
+  torch::Tensor completion_mask = torch::zeros({B, static_cast<int64_t>(T)}, torch::kLong);
+  auto pi = prompt_ids.accessor<int64_t, 2>(), pm = prompt_mask.accessor<int64_t, 2>();
+  auto ci = completion_ids.accessor<int64_t, 2>(), cm = completion_mask.accessor<int64_t, 2>();
+  for (int64_t b = 0; b < B; ++b) {
+    const auto& p = prompts[static_cast<size_t>(b)];
+    const auto& c = completions[static_cast<size_t>(b)];
+    const int64_t offset = static_cast<int64_t>(Lp - p.size());  // left padding
+    for (size_t t = 0; t < p.size(); ++t) {
+      pi[b][offset + static_cast<int64_t>(t)] = p[t];
+      pm[b][offset + static_cast<int64_t>(t)] = 1;
+    }
+    for (size_t t = 0; t < c.size(); ++t) {
+      ci[b][static_cast<int64_t>(t)] = c[t];
+      cm[b][static_cast<int64_t>(t)] = 1;
+    }
+  }
+  if (static_cast<int64_t>(Lp + T) > policy_->model().max_positions()) {
+    throw Error("sft: a prompt and completion of " + std::to_string(Lp + T) + " tokens exceed the model's " +
+                std::to_string(policy_->model().max_positions()) + " positions");
+  }
+
+  LogprobOptions lo;
+  lo.chunk_tokens = config_.grpo.logprob_chunk_tokens;
+  optimizer_->zero_grad();
+  const torch::Tensor logp = policy_->token_logprobs(prompt_ids, prompt_mask, completion_ids, completion_mask, lo).logprobs;
+  const double tokens = completion_mask.sum().item<double>();
+  const torch::Tensor loss = -logp.sum() / tokens;
+  loss.backward();
+  const double lr = config_.sft.optimizer.lr_at(step_, config_.sft.steps);
+  const double loss_value = loss.item<double>();
+  if (!std::isfinite(loss_value)) {
+    throw Error("sft: step " + std::to_string(step_ + 1) + ": the loss is not finite; training stopped");
+  }
+  const double norm = optimizer_step(*optimizer_, config_.sft.optimizer, lr, "sft: step " + std::to_string(step_ + 1));
+  ++step_;
+  return {{"step", step_}, {"loss", loss_value}, {"learning_rate", lr}, {"grad_norm", norm}, {"tokens", tokens}};
+}
+
+nlohmann::json SFTTrainer::train() {
+  std::error_code ec;
+  fs::create_directories(config_.output_dir, ec);
+  if (ec) throw Error("output_dir " + config_.output_dir + ": cannot create (" + ec.message() + ")");
+  MetricsWriter metrics((fs::path(config_.output_dir) / "sft_metrics.jsonl").string());
+  const auto start = std::chrono::steady_clock::now();
+  double last_loss = 0;
+  while (step_ < config_.sft.steps) {
+    const nlohmann::json m = step();
+    metrics.write(m);
+    last_loss = m["loss"].get<double>();
+    if (config_.logging.console && (step_ % config_.logging.log_every == 0 || step_ == config_.sft.steps)) {
+      spdlog::info("sft step {}/{} | loss {:.4f} | lr {:.2e}", step_, config_.sft.steps, last_loss,
+                   m["learning_rate"].get<double>());
+    }
+  }
+  const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  CheckpointContents c;
+  c.model = &policy_->model();
+  c.tokenizer = tokenizer_.get();
+  c.trainer_state = {{"step", step_}, {"stage", "sft"}, {"final_loss", last_loss}};
+  c.config = config_.to_json();
+  write_checkpoint(output_checkpoint(), c);
+  return {{"steps", step_}, {"final_loss", last_loss}, {"seconds", seconds}, {"checkpoint", output_checkpoint()}};
+}
+
+}  // namespace grpo
