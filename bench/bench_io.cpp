@@ -1,7 +1,7 @@
 // Checkpoint and tokenizer speed: save_pretrained and load_pretrained of a
 // Llama-shaped model of about 110M parameters (hidden 768, 12 layers, vocab
 // 32000) in float32 and bfloat16, and encode throughput of the SentencePiece
-// (stories260K, llama2.c) and byte-level BPE (tests/data/tokenizers) tokenizers
+// (stories260K, llama2.c) and byte-level BPE (tests/fixtures/tokenizers) tokenizers
 // on about 1 MB of English text (Debian's licence texts).
 //   bench_io [--benchmark_filter=...]
 #include <benchmark/benchmark.h>
@@ -107,17 +107,17 @@ void encode_bench(benchmark::State& state, const grpo::Tokenizer& tokenizer) {
 
 void BM_EncodeSentencePiece(benchmark::State& state) {
   const auto t = grpo::SentencePieceTokenizer::load(std::string(GRPO_SOURCE_DIR) +
-                                                    "/tests/data/models/stories260K/tokenizer.model");
+                                                    "/tests/fixtures/models/stories260K/tokenizer.model");
   encode_bench(state, t);
 }
 
 void BM_EncodeByteLevelBPE(benchmark::State& state, const char* fixture) {
-  const auto t = grpo::HFTokenizer::load_dir(std::string(GRPO_SOURCE_DIR) + "/tests/data/tokenizers/" + fixture);
+  const auto t = grpo::HFTokenizer::load_dir(std::string(GRPO_SOURCE_DIR) + "/tests/fixtures/tokenizers/" + fixture);
   encode_bench(state, t);
 }
 
 void BM_LoadStories260K(benchmark::State& state) {
-  const std::string dir = std::string(GRPO_SOURCE_DIR) + "/tests/data/models/stories260K";
+  const std::string dir = std::string(GRPO_SOURCE_DIR) + "/tests/fixtures/models/stories260K";
   for (auto _ : state) {
     benchmark::DoNotOptimize(grpo::load_model(dir));
     benchmark::DoNotOptimize(grpo::load_tokenizer(dir));

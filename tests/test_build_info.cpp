@@ -4,7 +4,7 @@
 
 #include <regex>
 
-#include "reference.h"
+#include "ops/reference.h"
 
 #ifndef GRPO_TEST_EXPECT_CUDA_KERNELS
 #error "tests/CMakeLists.txt defines GRPO_TEST_EXPECT_CUDA_KERNELS"

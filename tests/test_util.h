@@ -1,13 +1,15 @@
 // Helpers the test suites share: the message of the grpo::Error a call raises,
-// a substring check that prints the message, and a fresh temporary folder.
+// a substring check that prints the message, and fresh temporary folders.
 #pragma once
 
 #include <grpo/error.h>
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <filesystem>
 #include <string>
+#include <vector>
 
 // Runs `f` and returns the grpo::Error's message; fails the test when nothing or
 // something else is thrown.
@@ -43,4 +45,27 @@ struct TempDir {
   TempDir(const TempDir&) = delete;
   TempDir& operator=(const TempDir&) = delete;
   std::string operator/(const std::string& leaf) const { return (path / leaf).string(); }
+};
+
+// A test fixture with a fresh folder dir_ per test, removed afterwards.
+class FilesTest : public ::testing::Test {
+ protected:
+  void SetUp() override {
+    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
+    dir_ = std::filesystem::temp_directory_path() /
+           ("grpo_files_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
+    std::filesystem::remove_all(dir_);
+    std::filesystem::create_directories(dir_);
+  }
+  void TearDown() override { std::filesystem::remove_all(dir_); }
+
+  // Names in the directory, to find leftover temporary files.
+  std::vector<std::string> listing() const {
+    std::vector<std::string> names;
+    for (const auto& e : std::filesystem::directory_iterator(dir_)) names.push_back(e.path().filename().string());
+    std::sort(names.begin(), names.end());
+    return names;
+  }
+
+  std::filesystem::path dir_;
 };

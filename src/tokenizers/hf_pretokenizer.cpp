@@ -12,6 +12,8 @@ namespace grpo::hf {
 
 using text::pcre2_message;
 
+namespace {
+
 // `tokenizers` compiles its patterns with Oniguruma. PCRE2 reads them the same way except
 // for two classes, which are spelled out here as Oniguruma has them (checked over every
 // code point): \s is White_Space (PCRE2 adds U+180E), and \w is Alphabetic, marks,
@@ -63,6 +65,10 @@ std::string oniguruma_to_pcre2(const std::string& p) {
   return out;
 }
 
+const char* const kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
+
+}  // namespace
+
 // A compiled pattern (UTF + UCP, JIT when the library has it). Read-only after
 // construction, so one object serves every thread; each call brings its match data.
 class Regex {
@@ -111,7 +117,6 @@ class Regex {
   text::Pcre2Code code_;
 };
 
-const char* const kGpt2Pattern = R"('s|'t|'re|'ve|'m|'ll|'d| ?\p{L}+| ?\p{N}+| ?[^\s\p{L}\p{N}]+|\s+(?!\S)|\s+)";
 
 // Cuts s[span) by `step`'s pattern and behavior, appending the kept non-empty spans
 // to `out` (NormalizedString::split + Pattern::find_matches of `tokenizers`).

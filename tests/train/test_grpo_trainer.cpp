@@ -1,7 +1,6 @@
-// GRPOTrainer, SFTTrainer and checkpoints on a tiny TransformerLM: the reward
-// rises on a trivial task, a resumed run repeats a straight one exactly,
-// micro-batches give the full batch's update, a failed checkpoint write leaves
-// the previous one intact, SFT learns its pairs, and bad input is named.
+// GRPOTrainer on the tiny run of tiny_run.h: the reward rises on a trivial
+// task, a resumed run repeats a straight one exactly, micro-batches give the
+// full batch's update, dynamic sampling refills, and bad input is named.
 #include <grpo/io/pretrained.h>
 #include <grpo/io/weights.h>
 #include <grpo/train/checkpoint.h>
@@ -22,75 +21,11 @@
 #include <sys/resource.h>
 
 #include "test_util.h"
-
-namespace {
+#include "train/tiny_run.h"
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-// A trivial task: prompts of "a"s and "b"s; the reward is the fraction of 'a' in the completion.
-constexpr const char* kChars = "ab";
-
-grpo::TrainConfig tiny_config(const std::string& output_dir) {
-  grpo::TrainConfig c;
-  c.seed = 3;
-  c.output_dir = output_dir;
-  c.threads = 1;
-  c.tokenizer.characters = kChars;
-  c.model.config.vocab_size = 0;
-  c.model.config.hidden_size = 32;
-  c.model.config.intermediate_size = 64;
-  c.model.config.num_layers = 1;
-  c.model.config.num_heads = 2;
-  c.model.config.max_position_embeddings = 32;
-  c.model.config.tie_word_embeddings = true;
-  c.sampling.max_new_tokens = 6;
-  c.loss.policy.beta = 0.04;
-  c.optimizer.lr = 3e-3;
-  c.optimizer.warmup_steps = 0;
-  c.optimizer.schedule = "constant";
-  c.grpo.steps = 20;
-  c.grpo.prompts_per_step = 4;
-  c.grpo.group_size = 8;
-  c.checkpoint.resume = false;
-  c.logging.console = false;
-  return c;
-}
-
-grpo::PromptDataset tiny_prompts(int64_t n = 16) {
-  std::vector<json> records;
-  for (int64_t i = 0; i < n; ++i) {
-    std::string p;
-    for (int64_t k = 0; k <= i % 4; ++k) p += (i + k) % 2 ? "a" : "b";
-    records.push_back({{"prompt", p}, {"answer", "a"}});
-  }
-  return grpo::PromptDataset::from_records(records);
-}
-
-grpo::RewardSet a_fraction_reward() {
-  grpo::RewardSet set;
-  set.add(std::make_unique<grpo::FunctionReward>("a_fraction", [](const grpo::Sample& s) {
-    if (s.completion.empty()) return 0.0f;
-    return static_cast<float>(std::count(s.completion.begin(), s.completion.end(), 'a')) /
-           static_cast<float>(s.completion.size());
-  }));
-  return set;
-}
-
-std::unique_ptr<grpo::GRPOTrainer> tiny_trainer(const grpo::TrainConfig& c) {
-  auto tokenizer = grpo::make_tokenizer(c.tokenizer);
-  auto model = grpo::make_model(c.model, *tokenizer, c.seed);
-  return std::make_unique<grpo::GRPOTrainer>(c, model, tokenizer, a_fraction_reward(), tiny_prompts(),
-                                             tiny_prompts(8));
-}
-
-std::vector<torch::Tensor> weights(grpo::GRPOTrainer& t) {
-  std::vector<torch::Tensor> out;
-  for (const auto& p : t.policy().model().module().parameters()) out.push_back(p.detach().clone());
-  return out;
-}
-
-}  // namespace
+using namespace grpo_test;
 
 TEST(Trainer, RewardRisesOnATrivialTask) {
   TempDir dir("rises");
@@ -236,71 +171,6 @@ TEST(Trainer, DynamicSamplingRefillsTheBatch) {
   EXPECT_GT(m["frac_reward_zero_std"].get<double>(), 0.0);
 }
 
-TEST(Trainer, FailedCheckpointWriteKeepsThePreviousOne) {
-  TempDir dir("failed_write");
-  auto trainer = tiny_trainer(tiny_config(dir.path.string()));
-  trainer->step();
-  const std::string first = trainer->save_checkpoint();
-  trainer->step();
-  // NB: a file-size limit makes the next write fail halfway, as a full disk would.
-  std::signal(SIGXFSZ, SIG_IGN);
-  rlimit old{};
-  getrlimit(RLIMIT_FSIZE, &old);
-  rlimit small = old;
-  small.rlim_cur = 4096;
-  setrlimit(RLIMIT_FSIZE, &small);
-  const std::string message = error_of([&] { trainer->save_checkpoint(); });
-  setrlimit(RLIMIT_FSIZE, &old);
-  EXPECT_NE(message.find("checkpoint-2"), std::string::npos) << message;
-  ASSERT_EQ(grpo::latest_checkpoint(dir.path.string()), first);
-  for (const auto& entry : fs::directory_iterator(dir.path)) {
-    EXPECT_EQ(entry.path().filename().string().find(".tmp"), std::string::npos) << entry.path();
-  }
-  // The surviving checkpoint still loads and resumes at step 1.
-  auto again = tiny_trainer(tiny_config(dir.path.string()));
-  again->load_checkpoint(first);
-  EXPECT_EQ(again->global_step(), 1);
-}
-
-// keep_last prunes old checkpoints; a folder left half-written (no trainer
-// state) or with another name is never taken for the latest one.
-TEST(Trainer, CheckpointsArePrunedAndIncompleteOnesIgnored) {
-  TempDir dir("prune");
-  grpo::TrainConfig c = tiny_config(dir.path.string());
-  c.grpo.steps = 4;
-  c.checkpoint.save_every = 1;
-  c.checkpoint.keep_last = 2;
-  tiny_trainer(c)->train();
-  const std::vector<std::string> kept = grpo::list_checkpoints(dir.path.string());
-  EXPECT_EQ(kept, (std::vector<std::string>{grpo::checkpoint_dir(dir.path.string(), 3),
-                                            grpo::checkpoint_dir(dir.path.string(), 4)}));
-  fs::create_directories(dir / "checkpoint-9");  // as a crash mid-write would leave it, were it not for the rename
-  fs::copy_file(dir / "checkpoint-4/model.pt", dir / "checkpoint-9/model.pt");
-  fs::create_directories(dir / "checkpoint-x");
-  EXPECT_EQ(grpo::latest_checkpoint(dir.path.string()), grpo::checkpoint_dir(dir.path.string(), 4));
-}
-
-TEST(Trainer, LoadWeightsListsEveryMismatch) {
-  TempDir dir("mismatch");
-  grpo::TransformerConfig small;
-  small.vocab_size = 5;
-  small.hidden_size = 8;
-  small.intermediate_size = 16;
-  small.num_layers = 1;
-  small.num_heads = 2;
-  small.max_position_embeddings = 16;
-  grpo::TransformerLM a(small);
-  grpo::save_weights(a, dir / "a.pt");
-  grpo::TransformerConfig other = small;
-  other.num_layers = 2;
-  other.intermediate_size = 24;
-  grpo::TransformerLM b(other);
-  const std::string message = error_of([&] { grpo::load_weights(b, dir / "a.pt"); });
-  EXPECT_NE(message.find("missing tensor 'model.layers.1.mlp.up_proj.weight'"), std::string::npos) << message;
-  EXPECT_NE(message.find("tensor 'model.layers.0.mlp.up_proj.weight' has shape [16, 8]"), std::string::npos) << message;
-  EXPECT_NE(error_of([&] { grpo::load_model(dir / "nowhere"); }).find("model.json"), std::string::npos);
-}
-
 TEST(Trainer, BadSetupsAreNamed) {
   TempDir dir("bad");
   grpo::TrainConfig c = tiny_config(dir.path.string());
@@ -329,65 +199,3 @@ TEST(Trainer, BadSetupsAreNamed) {
   EXPECT_NE(error_of([&] { without_eval.evaluate(); }).find("no eval set"), std::string::npos);
 }
 
-// SFT on prompt → completion pairs: the loss falls and the model reproduces
-// the completions greedily; the checkpoint it writes loads as a model.
-TEST(Sft, LearnsItsPairsAndWritesALoadableCheckpoint) {
-  TempDir dir("sft");
-  grpo::TrainConfig c = tiny_config(dir.path.string());
-  c.sft.steps = 200;
-  c.model.config.num_layers = 2;
-  c.sft.batch_size = 4;
-  c.sft.optimizer.lr = 1e-2;
-  // NB: prompts end in "=", so where a prompt stops is never ambiguous.
-  c.tokenizer.characters = "ab=";
-  std::vector<json> records = {{{"prompt", "a="}, {"completion", "bb"}},
-                               {{"prompt", "b="}, {"completion", "aaa"}},
-                               {{"prompt", "ab="}, {"completion", "ba"}},
-                               {{"prompt", "ba="}, {"completion", "abab"}}};
-  auto tokenizer = grpo::make_tokenizer(c.tokenizer);
-  grpo::SFTTrainer sft(c, grpo::make_model(c.model, *tokenizer, c.seed), tokenizer,
-                       grpo::PromptDataset::from_records(records));
-  const double first = sft.step()["loss"].get<double>();
-  const json result = sft.train();
-  EXPECT_LT(result["final_loss"].get<double>(), 0.1 * first);
-
-  auto model = grpo::load_model(result["checkpoint"].get<std::string>());
-  grpo::Policy policy(model);
-  grpo::GenerationConfig g;
-  g.temperature = 0;
-  g.max_new_tokens = 6;
-  g.eos_ids = {tokenizer->eos_id()};
-  g.pad_id = tokenizer->pad_id();
-  for (const json& r : records) {
-    const grpo::Generation out = policy.generate({tokenizer->encode(r["prompt"].get<std::string>())}, g);
-    std::vector<int64_t> ids;
-    for (int64_t t = 0; t < out.completion_ids.size(1) && out.completion_mask[0][t].item<int64_t>(); ++t) {
-      if (out.completion_ids[0][t].item<int64_t>() != tokenizer->eos_id()) ids.push_back(out.completion_ids[0][t].item<int64_t>());
-    }
-    EXPECT_EQ(tokenizer->decode(ids), r["completion"].get<std::string>()) << r.dump();
-  }
-
-  records.push_back({{"prompt", "a="}});
-  EXPECT_NE(error_of([&] {
-              grpo::SFTTrainer(c, grpo::make_model(c.model, *tokenizer, c.seed), tokenizer,
-                               grpo::PromptDataset::from_records(records));
-            }).find("record 4 has no string field \"completion\""),
-            std::string::npos);
-}
-
-// The generator state saved in trainer_state.json: a round trip restores the
-// stream exactly, and a damaged value is an error that leaves the generator alone.
-TEST(Checkpoint, CpuRngStateRoundTripAndBadValues) {
-  torch::manual_seed(11);
-  const json saved = grpo::cpu_rng_state();
-  const torch::Tensor first = torch::rand({4});
-  grpo::set_cpu_rng_state(saved);
-  EXPECT_TRUE(torch::equal(torch::rand({4}), first));
-
-  grpo::set_cpu_rng_state(saved);
-  EXPECT_HAS(error_of([] { grpo::set_cpu_rng_state(json(42)); }), "\"cpu_rng\" must be a hex string");
-  EXPECT_HAS(error_of([] { grpo::set_cpu_rng_state(json("abc")); }), "\"cpu_rng\" must be a hex string");
-  EXPECT_HAS(error_of([] { grpo::set_cpu_rng_state(json("zz")); }), "non-hex character");
-  EXPECT_HAS(error_of([] { grpo::set_cpu_rng_state(json("00ff")); }), "bad \"cpu_rng\"");  // wrong length
-  EXPECT_TRUE(torch::equal(torch::rand({4}), first));  // none of them touched the generator
-}

@@ -6,22 +6,15 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include "tiny_models.h"
+
 #include <memory>
 
 namespace {
 
 std::shared_ptr<grpo::TransformerLM> small_transformer(uint64_t seed) {
   torch::manual_seed(seed);
-  grpo::TransformerConfig c;
-  c.vocab_size = 40;
-  c.hidden_size = 48;
-  c.intermediate_size = 96;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.max_position_embeddings = 96;
-  c.attention_bias = true;
-  auto model = std::make_shared<grpo::TransformerLM>(c);
+  auto model = std::make_shared<grpo::TransformerLM>(grpo_test::tiny_transformer_config(40, false, true, 96));
   // NB: larger weights than the default init, so that the distribution is far from uniform.
   torch::NoGradGuard no_grad;
   for (auto& p : model->parameters()) {

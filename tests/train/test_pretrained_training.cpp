@@ -21,6 +21,7 @@
 #include <fstream>
 
 #include "test_util.h"
+#include "tiny_models.h"
 
 namespace {
 
@@ -110,16 +111,8 @@ TEST(PretrainedTraining, Qwen2FolderWithTokenizerJson) {
   TempDir dir("qwen2_train");
   const fs::path model_dir = dir.path / "qwen2";
   const std::string tokenizer_dir = std::string(GRPO_TEST_DATA_DIR) + "/tokenizers/qwen2_tiny";
-  grpo::TransformerConfig tc;
-  tc.vocab_size = 267;  // 264 pieces + 3 added tokens
-  tc.hidden_size = 32;
-  tc.intermediate_size = 64;
-  tc.num_layers = 2;
-  tc.num_heads = 4;
-  tc.num_kv_heads = 2;
-  tc.max_position_embeddings = 128;
-  tc.tie_word_embeddings = true;
-  tc.attention_bias = true;  // Qwen2
+  // 264 pieces + 3 added tokens; q/k/v biases as Qwen2 has.
+  const grpo::TransformerConfig tc = grpo_test::tiny_transformer_config(267, /*tied=*/true, /*bias=*/true, 128);
   torch::manual_seed(0);
   grpo::save_pretrained(grpo::TransformerLM(tc), model_dir.string());
   for (const char* f : {"tokenizer.json", "tokenizer_config.json"}) fs::copy_file(fs::path(tokenizer_dir) / f, model_dir / f);

@@ -10,7 +10,8 @@
 #include <string>
 #include <vector>
 
-#include "reference.h"
+#include "ops/reference.h"
+#include "tiny_models.h"
 
 namespace {
 
@@ -21,17 +22,7 @@ using grpo_test::tensors_close;
 const torch::TensorOptions kLongOpts = torch::TensorOptions().dtype(torch::kLong);
 
 TransformerConfig tiny_config(bool tied = false, bool bias = true) {
-  TransformerConfig c;
-  c.vocab_size = 50;
-  c.hidden_size = 32;
-  c.intermediate_size = 64;
-  c.num_layers = 2;
-  c.num_heads = 4;
-  c.num_kv_heads = 2;
-  c.max_position_embeddings = 64;
-  c.tie_word_embeddings = tied;
-  c.attention_bias = bias;
-  return c;
+  return grpo_test::tiny_transformer_config(50, tied, bias);
 }
 
 // Weights large enough that attention is far from uniform, norms and biases

@@ -1,5 +1,4 @@
-// Trainer outputs: atomic writes (and the failures that must leave the old file
-// and no temp file), metrics.jsonl on fresh runs and resumes (torn last line),
+// Trainer outputs: metrics.jsonl on fresh runs and resumes (torn last line),
 // durations, the progress line, and SVG plots checked as well-formed XML.
 #include <grpo/error.h>
 #include <grpo/files.h>
@@ -53,87 +52,9 @@ std::vector<json> records(const fs::path& path) {
   return out;
 }
 
-// A fresh directory per test, removed afterwards.
-class Files : public ::testing::Test {
- protected:
-  void SetUp() override {
-    const auto* info = ::testing::UnitTest::GetInstance()->current_test_info();
-    dir_ = fs::temp_directory_path() /
-           ("grpo_metrics_" + std::string(info->name()) + "_" + std::to_string(::getpid()));
-    fs::remove_all(dir_);
-    fs::create_directories(dir_);
-  }
-  void TearDown() override { fs::remove_all(dir_); }
-
-  // Names in the directory, to find leftover temporary files.
-  std::vector<std::string> listing() const {
-    std::vector<std::string> names;
-    for (const auto& e : fs::directory_iterator(dir_)) names.push_back(e.path().filename().string());
-    std::sort(names.begin(), names.end());
-    return names;
-  }
-
-  fs::path dir_;
-};
-
-// ------------------------------------------------------------ write_file_atomic
-
-using WriteFileAtomic = Files;
-
-TEST_F(WriteFileAtomic, WritesAndReplaces) {
-  const std::string path = (dir_ / "out.txt").string();
-  grpo::write_file_atomic(path, "first\n");
-  EXPECT_EQ(read_text(path), "first\n");
-  grpo::write_file_atomic(path, "second");
-  EXPECT_EQ(read_text(path), "second");
-  grpo::write_file_atomic(path, "");
-  EXPECT_EQ(read_text(path), "");
-  EXPECT_EQ(listing(), std::vector<std::string>{"out.txt"});
-}
-
-TEST_F(WriteFileAtomic, MissingDirectoryIsAnErrorNamingIt) {
-  const std::string path = (dir_ / "missing" / "out.txt").string();
-  const std::string message = error_of([&] { grpo::write_file_atomic(path, "x"); });
-  EXPECT_NE(message.find(path), std::string::npos) << message;
-  EXPECT_NE(message.find("directory '" + (dir_ / "missing").string() + "' does not exist"), std::string::npos) << message;
-  EXPECT_TRUE(listing().empty());
-  EXPECT_NE(error_of([] { grpo::write_file_atomic("", "x"); }).find("path is empty"), std::string::npos);
-}
-
-TEST_F(WriteFileAtomic, TargetThatIsADirectoryIsLeftAlone) {
-  const fs::path target = dir_ / "target";
-  fs::create_directory(target);
-  write_raw(target / "inside.txt", "keep me");
-  const std::string message = error_of([&] { grpo::write_file_atomic(target.string(), "x"); });
-  EXPECT_NE(message.find("cannot write '" + target.string() + "'"), std::string::npos) << message;
-  EXPECT_NE(message.find("renaming"), std::string::npos) << message;
-  EXPECT_TRUE(fs::is_directory(target));
-  EXPECT_EQ(read_text(target / "inside.txt"), "keep me");
-  EXPECT_EQ(listing(), std::vector<std::string>{"target"});  // no temp file left
-}
-
-// A write that fails half way (over the file-size limit) keeps the old file.
-TEST_F(WriteFileAtomic, FailedWriteKeepsThePreviousFile) {
-  const std::string path = (dir_ / "out.txt").string();
-  grpo::write_file_atomic(path, "old");
-  rlimit saved{};
-  ASSERT_EQ(::getrlimit(RLIMIT_FSIZE, &saved), 0);
-  rlimit small = saved;
-  small.rlim_cur = 4096;
-  const auto old_handler = std::signal(SIGXFSZ, SIG_IGN);  // write() then fails with EFBIG
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &small), 0);
-  const std::string message = error_of([&] { grpo::write_file_atomic(path, std::string(1 << 20, 'x')); });
-  ASSERT_EQ(::setrlimit(RLIMIT_FSIZE, &saved), 0);
-  std::signal(SIGXFSZ, old_handler);
-  EXPECT_NE(message.find("cannot write '" + path + "'"), std::string::npos) << message;
-  EXPECT_NE(message.find("File too large"), std::string::npos) << message;
-  EXPECT_EQ(read_text(path), "old");
-  EXPECT_EQ(listing(), std::vector<std::string>{"out.txt"});
-}
-
 // ------------------------------------------------------------ MetricsWriter
 
-using MetricsWriterTest = Files;
+using MetricsWriterTest = FilesTest;
 
 TEST_F(MetricsWriterTest, FreshRunTruncatesAndAppendsFlushedLines) {
   const fs::path path = dir_ / "metrics.jsonl";
@@ -431,7 +352,7 @@ TEST(SvgLinePlot, BadInputIsAnErrorNamingIt) {
   EXPECT_NE(error_of([&] { grpo::svg_line_plot({}, tiny); }).find("at least 200 x 150"), std::string::npos);
 }
 
-using WriteSvgLinePlot = Files;
+using WriteSvgLinePlot = FilesTest;
 
 TEST_F(WriteSvgLinePlot, WritesTheDocument) {
   const std::vector<PlotSeries> series{{"s", {0, 1}, {2, 3}, ""}};

@@ -6,7 +6,7 @@
 #include <cmath>
 #include <limits>
 
-#include "reference.h"
+#include "ops/reference.h"
 
 namespace {
 

@@ -1,4 +1,4 @@
-// Safetensors: real checkpoints written by others (tests/data/models) read with
+// Safetensors: real checkpoints written by others (tests/fixtures/models) read with
 // the values python3 decodes from the same bytes; bit-exact round trips for every
 // dtype and for sharded checkpoints; and a grpo::Error naming the file for each kind of corruption.
 #include <grpo/io/safetensors.h>

@@ -288,32 +288,6 @@ TEST(RewardSet, ThreadCountDoesNotChangeResults) {
   EXPECT_TRUE(one.mean == four.mean);
 }
 
-TEST(RewardSet, ScoresARolloutBatch) {
-  grpo::RolloutBatch batch;
-  batch.num_prompts = 2;
-  batch.group_size = 2;
-  batch.prompts = {{"p0", {{"answer", "3"}}}, {"p1", {{"answer", "5"}}}};
-  batch.group_index = torch::tensor({0, 0, 1, 1}, torch::kLong);
-  batch.truncated = torch::tensor({false, true, false, false}, torch::kBool);
-  batch.completion_texts = {"<answer>3</answer>", "<answer>5</answer>", "<answer>3</answer>", "<answer>5</answer>"};
-  batch.completion_lengths = {4, 9, 4, 4};
-  RewardSet set;
-  set.add({{"name", "accuracy"}});
-  set.add(std::make_unique<grpo::FunctionReward>("truncated", [](const Sample& s) {
-    return s.truncated ? 1.f : 0.f;
-  }));
-  set.add(std::make_unique<grpo::FunctionReward>("prompt", [](const Sample& s) {
-    return s.prompt == "p1" ? 1.f : 0.f;
-  }));
-  const auto s = set.score(batch.samples());
-  EXPECT_EQ(std::vector<float>(s.per_function.col(0).data(), s.per_function.col(0).data() + 4),
-            (std::vector<float>{1, 0, 0, 1}));
-  EXPECT_EQ(std::vector<float>(s.per_function.col(1).data(), s.per_function.col(1).data() + 4),
-            (std::vector<float>{0, 1, 0, 0}));
-  EXPECT_EQ(std::vector<float>(s.per_function.col(2).data(), s.per_function.col(2).data() + 4),
-            (std::vector<float>{0, 0, 1, 1}));
-}
-
 // A reward that fails on completion "bad": throws, NaN, or (batched) the wrong count.
 std::unique_ptr<grpo::Reward> failing(const std::string& how) {
   if (how == "count") {

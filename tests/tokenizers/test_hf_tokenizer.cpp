@@ -1,4 +1,4 @@
-// HFTokenizer on the tokenizer.json fixtures of tests/data/tokenizers (made by
+// HFTokenizer on the tokenizer.json fixtures of tests/fixtures/tokenizers (made by
 // make_fixtures.py): ids worked out by hand from the BPE rules on the tiny ones, and
 // golden ids from Hugging Face `tokenizers` (make_golden.js) over seeded random texts.
 // Byte-level ids in the tiny fixtures follow GPT-2: the 256 byte symbols sorted by code
