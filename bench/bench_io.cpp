@@ -7,9 +7,9 @@
 #include <benchmark/benchmark.h>
 #include <grpo/io/pretrained.h>
 #include <grpo/io/weights.h>
-#include <grpo/train/checkpoint.h>
 #include <grpo/tokenizers/hf_tokenizer.h>
 #include <grpo/tokenizers/sentencepiece.h>
+#include <grpo/train/checkpoint.h>
 #include <torch/torch.h>
 
 #include <filesystem>

@@ -25,3 +25,19 @@ set(GRPO_TORCH_HAS_CUDA OFF)
 if(TORCH_CUDA_LIBRARIES OR TARGET torch_cuda)
   set(GRPO_TORCH_HAS_CUDA ON)
 endif()
+
+# NB: find_package's imported targets (torch, torch_cpu, Eigen3::Eigen, ...) are
+# visible only in this directory; a project that adds grpo with add_subdirectory
+# links grpo::grpo from its own directory, so they are made global there.
+if(NOT CMAKE_SOURCE_DIR STREQUAL PROJECT_SOURCE_DIR)
+  if(CMAKE_VERSION VERSION_LESS 3.21)
+    message(FATAL_ERROR "adding grpo with add_subdirectory needs CMake >= 3.21, found ${CMAKE_VERSION}")
+  endif()
+  get_property(_grpo_imported DIRECTORY ${CMAKE_CURRENT_SOURCE_DIR} PROPERTY IMPORTED_TARGETS)
+  foreach(_target IN LISTS _grpo_imported)
+    get_target_property(_global ${_target} IMPORTED_GLOBAL)
+    if(NOT _global)
+      set_target_properties(${_target} PROPERTIES IMPORTED_GLOBAL TRUE)
+    endif()
+  endforeach()
+endif()

@@ -1,6 +1,6 @@
 // Host-side entry points of the CUDA kernels (kernels/*.cu). Each launches on
 // the given stream and returns the launch status; the caller checks it.
-// Included only by the CUDA glue (src/ops/*_cuda.cpp).
+// Included by the CUDA glue (src/ops/*_cuda.cpp) and the kernels that define them.
 #pragma once
 
 #include <cuda_runtime_api.h>

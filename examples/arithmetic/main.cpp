@@ -8,10 +8,10 @@
 //   arithmetic [--config configs/arithmetic.json] [--set key=value ...]
 #include <grpo/config/config.h>
 #include <grpo/files.h>
-#include <grpo/train/metrics.h>
-#include <grpo/train/sft_trainer.h>
 #include <grpo/train/factory.h>
 #include <grpo/train/grpo_trainer.h>
+#include <grpo/train/metrics.h>
+#include <grpo/train/sft_trainer.h>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>

@@ -12,11 +12,11 @@
 #include <grpo/config/config.h>
 #include <grpo/error.h>
 #include <grpo/files.h>
-#include <grpo/train/metrics.h>
 #include <grpo/rewards/reward.h>
 #include <grpo/rollout/sampler.h>
 #include <grpo/train/factory.h>
 #include <grpo/train/grpo_trainer.h>
+#include <grpo/train/metrics.h>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>

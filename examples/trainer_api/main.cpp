@@ -2,7 +2,6 @@
 // and prompts go in, GRPO runs with callbacks, and the policy comes out. Here
 // the task is tiny (make the completion mostly 'a'), so it runs in seconds.
 #include <grpo/models/transformer.h>
-#include <grpo/train/factory.h>
 #include <grpo/tokenizers/char_tokenizer.h>
 #include <grpo/train/grpo_trainer.h>
 

@@ -1,8 +1,10 @@
-// Files on disk: every file and folder the library writes goes through the
-// atomic writers here, so a reader (or a resumed run) sees the old version or
-// the complete new one, never a part; and every whole file it reads comes
-// through read_file, so a missing or unreadable file is one kind of error
-// everywhere. Torch-free. Errors are grpo::Error naming the path.
+// Files on disk: every file and folder the library writes whole goes through
+// the atomic writers here, so a reader (or a resumed run) sees the old version
+// or the complete new one, never a part (metrics.jsonl, a log, is appended a
+// line at a time); and every whole file it reads comes through read_file, so
+// a missing or unreadable file is one kind of error everywhere (safetensors
+// files are mapped, LibTorch archives read by LibTorch). Torch-free. Errors
+// are grpo::Error naming the path.
 #pragma once
 
 #include <nlohmann/json_fwd.hpp>

@@ -10,6 +10,7 @@
 #include <cfloat>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <limits>
 #include <utility>
 
@@ -27,20 +28,13 @@ std::string dump_line(const json& j) { return j.dump(-1, ' ', false, json::error
 
 // The whole file; nullopt when it does not exist.
 std::optional<std::string> read_if_exists(const std::string& path) {
-  std::FILE* f = std::fopen(path.c_str(), "rb");
-  if (!f) {
-    if (errno == ENOENT) return std::nullopt;
-    throw Error("MetricsWriter: cannot open '" + path + "' to resume it: " + std::strerror(errno));
+  std::error_code ec;
+  if (!std::filesystem::exists(path, ec)) return std::nullopt;
+  try {
+    return read_file(path, "a metrics.jsonl file");
+  } catch (const Error& e) {
+    throw Error(std::string("MetricsWriter: cannot resume: ") + e.what());
   }
-  std::string text;
-  char buffer[1 << 16];
-  size_t n;
-  while ((n = std::fread(buffer, 1, sizeof buffer, f)) > 0) text.append(buffer, n);
-  const bool failed = std::ferror(f) != 0;
-  const int err = errno;
-  std::fclose(f);
-  if (failed) throw Error("MetricsWriter: cannot read '" + path + "' to resume it: " + std::strerror(err));
-  return text;
 }
 
 // The lines of a metrics file a resumed run keeps: every JSON object whose

@@ -1,5 +1,5 @@
 // Plain-LibTorch references for the grpo ops, written the obvious way from the
-// math in DESIGN.md (autograd does the gradients), plus the helpers the suites
+// math in kernels/grpo_loss_math.cuh and kernels/group_advantages_math.cuh (autograd does the gradients), plus the helpers the suites
 // share: random loss inputs, option sets, tensor comparison, error checks.
 // Shapes: P groups of G completions, N = P·G sequences, T completion tokens.
 #pragma once
@@ -150,7 +150,7 @@ struct RefLoss {
 
 inline int64_t stat_index(grpo::LossStat s) { return static_cast<int64_t>(s); }
 
-// The loss exactly as DESIGN.md ("The math") and TRL write it, on tensors.
+// The loss exactly as the papers and TRL write it, on tensors.
 // `old_logp` undefined: old = logp.detach() (μ = 1). `ref_logp` is read only
 // when beta != 0. Masked positions must hold finite numbers here.
 inline RefLoss ref_grpo_loss(const torch::Tensor& logp_in, const torch::Tensor& old_in, const torch::Tensor& ref_in,

@@ -643,3 +643,70 @@ TEST(GrpoLoss, UncheckedValuesAreCounted) {
 }
 
 }  // namespace
+
+// ---------------------------------------------------------------- normalizer and defaults
+
+TEST(LossNormalizer, EachLossTypesDenominator) {
+  const torch::Tensor mask = torch::tensor({{1, 1, 0}, {1, 0, 0}, {0, 0, 0}, {1, 1, 1}}, torch::kLong);
+  EXPECT_EQ(grpo::loss_normalizer(grpo::LossType::GRPO, mask), 4.0);    // sequences
+  EXPECT_EQ(grpo::loss_normalizer(grpo::LossType::DrGRPO, mask), 4.0);  // sequences (× L inside the op)
+  EXPECT_EQ(grpo::loss_normalizer(grpo::LossType::DAPO, mask), 6.0);    // tokens
+  EXPECT_EQ(grpo::loss_normalizer(grpo::LossType::BNPO, mask), 0.0);    // each call its own
+  EXPECT_EQ(grpo::loss_normalizer(grpo::LossType::DAPO, torch::zeros({2, 3})), 1.0);  // never 0 tokens
+  grpo_test::expect_error_mentions([] { grpo::loss_normalizer(grpo::LossType::DAPO, torch::ones({3})); },
+                                   {"loss_normalizer: mask must be (n, T)"}, "1-D mask");
+}
+
+// With loss_normalizer over the whole update, micro-batches add up to the
+// update's loss and gradient, for every type that takes a normalizer.
+TEST(LossNormalizer, MicroBatchesAddUpToTheUpdate) {
+  for (grpo::LossType type : {grpo::LossType::GRPO, grpo::LossType::DrGRPO, grpo::LossType::DAPO}) {
+    SCOPED_TRACE(grpo::to_string(type));
+    const LossInputs in = grpo_test::make_loss_inputs(8, 12, 5);
+    grpo::GrpoLossOptions o = grpo_test::make_options(type);
+    o.normalizer = grpo::loss_normalizer(type, in.mask);
+    torch::Tensor whole = in.logp.clone().requires_grad_(true);
+    const torch::Tensor loss = grpo::grpo_loss(whole, in.old_logp, in.ref_logp, in.advantages, in.mask, o).loss;
+    loss.backward();
+    torch::Tensor parts = in.logp.clone().requires_grad_(true);
+    double sum = 0;
+    for (int64_t begin : {0, 3}) {
+      const int64_t n = begin == 0 ? 3 : 5;
+      auto rows = [&](const torch::Tensor& t) { return t.narrow(0, begin, n); };
+      const torch::Tensor l =
+          grpo::grpo_loss(rows(parts), rows(in.old_logp), rows(in.ref_logp), rows(in.advantages), rows(in.mask), o).loss;
+      l.backward();
+      sum += l.item<double>();
+    }
+    EXPECT_NEAR(sum, loss.item<double>(), 1e-12);
+    EXPECT_TRUE(grpo_test::tensors_close(parts.grad(), whole.grad(), 1e-10, 1e-14));
+  }
+}
+
+// The Python op's defaults are the C++ option structs' (one place for each).
+TEST(OpSchemas, DefaultsAreTheOptionStructs) {
+  auto defaults = [](const char* op) {
+    std::map<std::string, c10::IValue> out;
+    for (const auto& a : c10::Dispatcher::singleton().findSchemaOrThrow(op, "").schema().arguments()) {
+      if (a.default_value()) out[a.name()] = *a.default_value();
+    }
+    return out;
+  };
+  const grpo::GrpoLossOptions d;
+  auto loss = defaults("grpo::grpo_loss");
+  EXPECT_EQ(loss.at("epsilon_low").toDouble(), d.epsilon_low);
+  EXPECT_EQ(loss.at("epsilon_high").toDouble(), d.epsilon_high);
+  EXPECT_TRUE(loss.at("delta").isNone());
+  EXPECT_EQ(loss.at("beta").toDouble(), d.beta);
+  EXPECT_EQ(loss.at("loss_type").toStringRef(), grpo::to_string(d.loss_type));
+  EXPECT_EQ(loss.at("max_completion_length").toInt(), d.max_completion_length);
+  EXPECT_EQ(loss.at("normalizer").toDouble(), d.normalizer);
+  EXPECT_EQ(loss.at("importance_sampling").toStringRef(), grpo::to_string(d.importance_sampling));
+  EXPECT_EQ(loss.at("log_ratio_clamp").toDouble(), d.log_ratio_clamp);
+  EXPECT_EQ(loss.at("kl_clamp").toDouble(), d.kl_clamp);
+  EXPECT_EQ(loss.at("check_inputs").toBool(), d.check_inputs);
+  const grpo::GroupAdvantageOptions a;
+  auto adv = defaults("grpo::group_advantages");
+  EXPECT_EQ(adv.at("eps").toDouble(), a.eps);
+  EXPECT_EQ(adv.at("scale").toStringRef(), grpo::to_string(a.scale));
+}

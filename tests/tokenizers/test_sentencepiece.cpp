@@ -10,12 +10,12 @@
 #include <random>
 #include <thread>
 
+#include "grpo/config/config.h"
 #include "grpo/io/pretrained.h"
 #include "grpo/io/weights.h"
 #include "grpo/tokenizers/char_tokenizer.h"
-#include "grpo/train/checkpoint.h"
-#include "grpo/config/config.h"
 #include "grpo/tokenizers/sentencepiece.h"
+#include "grpo/train/checkpoint.h"
 #include "grpo/train/factory.h"
 #include "grpo/train/grpo_trainer.h"
 #include "test_util.h"

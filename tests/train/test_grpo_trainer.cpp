@@ -1,17 +1,17 @@
 // GRPOTrainer on the tiny run of tiny_run.h: the reward rises on a trivial
 // task, a resumed run repeats a straight one exactly, micro-batches give the
 // full batch's update, dynamic sampling refills, and bad input is named.
-#include <grpo/io/pretrained.h>
-#include <grpo/io/weights.h>
-#include <grpo/train/checkpoint.h>
 #include <grpo/config/config.h>
 #include <grpo/error.h>
 #include <grpo/files.h>
-#include <grpo/train/metrics.h>
+#include <grpo/io/pretrained.h>
+#include <grpo/io/weights.h>
 #include <grpo/models/transformer.h>
-#include <grpo/train/sft_trainer.h>
+#include <grpo/train/checkpoint.h>
 #include <grpo/train/factory.h>
 #include <grpo/train/grpo_trainer.h>
+#include <grpo/train/metrics.h>
+#include <grpo/train/sft_trainer.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 

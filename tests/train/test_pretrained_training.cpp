@@ -3,15 +3,15 @@
 // a few steps train it, and a folder in transformers' layout (weights, config,
 // tokenizer, generation config) comes out and loads back. Also: stop tokens,
 // chat-formatted prompts, and the export's errors.
-#include <grpo/io/pretrained.h>
-#include <grpo/io/weights.h>
-#include <grpo/train/checkpoint.h>
 #include <grpo/config/config.h>
 #include <grpo/data/prompt_dataset.h>
 #include <grpo/error.h>
-#include <grpo/tokenizers/hf_tokenizer.h>
+#include <grpo/io/pretrained.h>
 #include <grpo/io/safetensors.h>
+#include <grpo/io/weights.h>
+#include <grpo/tokenizers/hf_tokenizer.h>
 #include <grpo/tokenizers/sentencepiece.h>
+#include <grpo/train/checkpoint.h>
 #include <grpo/train/factory.h>
 #include <grpo/train/grpo_trainer.h>
 #include <gtest/gtest.h>

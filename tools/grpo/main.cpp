@@ -1,4 +1,4 @@
-// The `grpo` command line: train, sft, eval and sample on a JSON config.
+// The `grpo` command line: train, sft, eval, sample, export and config.
 //   grpo train  --config FILE [--set key.path=value ...]
 //   grpo sft    --config FILE [--set ...]
 //   grpo eval   --config FILE [--checkpoint DIR] [--limit N] [--set ...]
@@ -7,16 +7,16 @@
 //   grpo config [--config FILE] [--set ...]      prints the resolved config, every default filled in
 // Exit status: 0 on success, 1 on a run-time error (bad config, data,
 // checkpoint), 2 on a usage error (from CLI11).
-#include <grpo/io/pretrained.h>
-#include <grpo/io/weights.h>
-#include <grpo/train/checkpoint.h>
 #include <grpo/config/config.h>
 #include <grpo/error.h>
+#include <grpo/io/pretrained.h>
+#include <grpo/io/weights.h>
 #include <grpo/rewards/reward.h>
 #include <grpo/rollout/sampler.h>
-#include <grpo/train/sft_trainer.h>
+#include <grpo/train/checkpoint.h>
 #include <grpo/train/factory.h>
 #include <grpo/train/grpo_trainer.h>
+#include <grpo/train/sft_trainer.h>
 
 #include <CLI/CLI.hpp>
 #include <spdlog/spdlog.h>

@@ -22,13 +22,15 @@
 namespace grpo {
 
 // Where the model comes from: a checkpoint folder written by this library (its
-// model.json and weights), or a fresh TransformerLM built from `config`.
+// model.json and weights) or a Hugging Face model folder (load_model), or a
+// fresh TransformerLM built from `config`.
 struct ModelConfig {
-  std::string init_from;              // checkpoint folder to load weights (and the model config) from; "" = fresh
+  std::string init_from;              // model folder to load weights (and the model config) from; "" = fresh
   TransformerConfig config;           // JSON "config": Hugging Face keys; vocab_size 0 = the tokenizer's
   std::string dtype = "float32";      // "float32" | "bfloat16" | "float64"
-  // Where the policy and reference run: "cpu", "cuda" or "cuda:N". Rollouts,
-  // rewards and advantages stay on the CPU; the model's calls move their rows.
+  // Where the policy and reference run: "cpu", "cuda" or "cuda:N". Rewards and
+  // advantages are computed on the CPU; each step's batch then moves to the
+  // model's device once, where its log-probs and loss are computed.
   std::string device = "cpu";
 };
 

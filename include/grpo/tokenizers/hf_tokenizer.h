@@ -110,7 +110,7 @@ class HFTokenizer : public Tokenizer {
   std::vector<std::string> pre_tokenize(const std::string& text) const;
 
  private:
-  struct Impl;  // the tables, read-only once built; src/hf_tokenizer.cpp
+  struct Impl;  // the tables, read-only once built; src/tokenizers/hf_tokenizer.cpp
   explicit HFTokenizer(std::shared_ptr<const Impl> impl) : impl_(std::move(impl)) {}
   std::shared_ptr<const Impl> impl_;
 };

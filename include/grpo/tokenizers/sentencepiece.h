@@ -3,7 +3,7 @@
 // SentencePiece library itself, so ids match Python's sentencepiece and
 // transformers' LlamaTokenizer exactly. The library is reached through the
 // module libgrpo_sentencepiece.so, installed beside libgrpo (see
-// src/sentencepiece_module/spm_module.h for why); GRPO_SENTENCEPIECE_MODULE
+// src/tokenizers/sentencepiece_module/spm_module.h for why); GRPO_SENTENCEPIECE_MODULE
 // may name it elsewhere.
 #pragma once
 

@@ -1,0 +1,67 @@
+// The golden run: three GRPO steps of the tiny run in float64, from fixed
+// seeds, whose per-step numbers are pinned. Everything that a step computes
+// feeds them (sampling, rewards, advantages, old and reference log-probs, the
+// loss and its normalizer, μ = 2 passes with clipping, two mini-batches of
+// micro-batches, AdamW), so a change that moves any of it fails here and has
+// to say why. Tolerance: 1e-9 relative (float64 model; the draws compare
+// float32 probabilities, so the sampled tokens are the same wherever LibTorch
+// computes the same float32 softmax).
+#include <grpo/train/grpo_trainer.h>
+#include <gtest/gtest.h>
+#include <nlohmann/json.hpp>
+
+#include <cmath>
+#include <string>
+#include <vector>
+
+#include "test_util.h"
+#include "train/tiny_run.h"
+
+namespace {
+
+struct Golden {
+  double loss, reward, kl, grad_norm, clip_region, entropy, completion_length;
+};
+
+// Pinned from a run of this test; see the comment at the top before changing them.
+const std::vector<Golden> kGolden = {
+    {-0.064384360448457301, 0.10011654917616397, 0.01012119812377054, 0.93451829541818687, 0.11379310715429741,
+     2.0509929788523706, 4.53125},
+    {-0.062730738427489996, 0.12997238093521446, 0.033224894048968202, 0.86329796603069975, 0.075187971269277704,
+     2.0382342517824101, 4.15625},
+    {0.0061750267632305622, 0.18071373587008566, 0.051783401252967973, 0.82042722532465018, 0.058441558610889816,
+     2.0201317427994367, 4.8125},
+};
+
+void expect_close(double got, double want, const char* what, int step) {
+  EXPECT_NEAR(got, want, 1e-9 * std::max(1.0, std::abs(want))) << what << " at step " << step;
+}
+
+}  // namespace
+
+TEST(Golden, ThreeStepsOfTheTinyRun) {
+  TempDir dir("golden");
+  grpo::TrainConfig c = grpo_test::tiny_config(dir.path.string());
+  c.model.dtype = "float64";
+  c.grpo.steps = 3;
+  c.grpo.num_iterations = 2;
+  c.grpo.mini_batches = 2;
+  c.grpo.micro_batch_size = 8;
+  c.loss.policy.beta = 0.04;
+  auto trainer = grpo_test::tiny_trainer(c);
+  for (int step = 1; step <= 3; ++step) {
+    const nlohmann::json m = trainer->step();
+    const Golden got{m["loss"].get<double>(),        m["reward"].get<double>(),
+                     m["kl"].get<double>(),          m["grad_norm"].get<double>(),
+                     m["clip_ratio/region_mean"].get<double>(), m["entropy"].get<double>(),
+                     m["completion_length"].get<double>()};
+    const Golden& want = kGolden[static_cast<size_t>(step - 1)];
+    expect_close(got.loss, want.loss, "loss", step);
+    expect_close(got.reward, want.reward, "reward", step);
+    expect_close(got.kl, want.kl, "kl", step);
+    expect_close(got.grad_norm, want.grad_norm, "grad_norm", step);
+    expect_close(got.clip_region, want.clip_region, "clip_ratio/region_mean", step);
+    expect_close(got.entropy, want.entropy, "entropy", step);
+    expect_close(got.completion_length, want.completion_length, "completion_length", step);
+  }
+}
