@@ -72,17 +72,7 @@ std::shared_ptr<CausalLM> ModelRegistry::create(const std::string& name, const n
 
 std::pair<std::string, ModelArchitecture> ModelRegistry::for_hf_config(const nlohmann::json& hf_config,
                                                                        const std::string& where) const {
-  if (!hf_config.is_object()) throw Error(where + ": expected a JSON object");
-  std::string key;
-  if (hf_config.contains("architectures")) {
-    const auto& a = hf_config["architectures"];
-    if (!a.is_array() || a.size() != 1 || !a[0].is_string()) {
-      throw Error(where + ": \"architectures\" must be a list of one name, got " + a.dump());
-    }
-    key = a[0].get<std::string>();
-  } else if (hf_config.contains("model_type") && hf_config["model_type"].is_string()) {
-    key = hf_config["model_type"].get<std::string>();
-  }
+  const std::string key = hf_architecture_name(hf_config, where);
   std::lock_guard<std::mutex> lock(mutex_);
   std::vector<std::string> known;
   for (const auto& [name, a] : architectures_) {
@@ -93,6 +83,21 @@ std::pair<std::string, ModelArchitecture> ModelRegistry::for_hf_config(const nlo
   }
   std::sort(known.begin(), known.end());
   throw Error(where + ": architecture \"" + key + "\" is not supported (known: " + joined(known) + ")");
+}
+
+std::string hf_architecture_name(const nlohmann::json& hf_config, const std::string& where) {
+  if (!hf_config.is_object()) throw Error(where + ": expected a JSON object");
+  if (hf_config.contains("architectures")) {
+    const auto& a = hf_config["architectures"];
+    if (!a.is_array() || a.size() != 1 || !a[0].is_string()) {
+      throw Error(where + ": \"architectures\" must be a list of one name, got " + a.dump());
+    }
+    return a[0].get<std::string>();
+  }
+  if (hf_config.contains("model_type") && hf_config["model_type"].is_string()) {
+    return hf_config["model_type"].get<std::string>();
+  }
+  return "";
 }
 
 void register_builtin_models(ModelRegistry& registry) { register_transformer(registry); }

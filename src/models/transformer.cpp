@@ -99,19 +99,9 @@ TransformerConfig TransformerConfig::from_json(const nlohmann::json& j, bool str
 }
 
 TransformerConfig config_from_pretrained(const nlohmann::json& config, const std::string& where) {
-  if (!config.is_object()) throw Error(where + ": expected a JSON object");
-  std::string arch;
-  if (config.contains("architectures")) {
-    const auto& a = config["architectures"];
-    if (!a.is_array() || a.size() != 1 || !a[0].is_string()) {
-      throw Error(where + ": \"architectures\" must be a list of one name, got " + a.dump());
-    }
-    arch = a[0].get<std::string>();
-  } else if (config.contains("model_type") && config["model_type"].is_string()) {
-    const std::string type = config["model_type"].get<std::string>();
-    arch = type == "llama" ? "LlamaForCausalLM" : type == "qwen2" ? "Qwen2ForCausalLM"
-         : type == "mistral" ? "MistralForCausalLM" : type;
-  }
+  std::string arch = hf_architecture_name(config, where);
+  arch = arch == "llama" ? "LlamaForCausalLM" : arch == "qwen2" ? "Qwen2ForCausalLM"
+       : arch == "mistral" ? "MistralForCausalLM" : arch;
   if (arch != "LlamaForCausalLM" && arch != "Qwen2ForCausalLM" && arch != "MistralForCausalLM") {
     throw Error(where + ": architecture \"" + arch +
                 "\" is not supported (known: LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM)");

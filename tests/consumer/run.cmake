@@ -2,14 +2,7 @@
 # runs tests/consumer against it, as a user's project would.
 # -D GRPO_BUILD_DIR, CONSUMER_SOURCE_DIR, WORK_DIR, CMAKE_GENERATOR, PREFIX_PATH ("|"-separated),
 #    TOKENIZER_MODEL (a SentencePiece tokenizer.model the consumer encodes with)
-function(run_step what)
-  execute_process(COMMAND ${ARGN} RESULT_VARIABLE rc OUTPUT_VARIABLE out ERROR_VARIABLE out)
-  if(NOT rc EQUAL 0)
-    message(FATAL_ERROR "${what} failed (${rc}):\n${out}")
-  endif()
-  message(STATUS "${what}: ok")
-  set(last_output "${out}" PARENT_SCOPE)
-endfunction()
+include(${CMAKE_CURRENT_LIST_DIR}/run_step.cmake)
 
 string(REPLACE "|" ";" PREFIX_PATH "${PREFIX_PATH}")
 file(REMOVE_RECURSE ${WORK_DIR})

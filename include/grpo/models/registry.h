@@ -60,6 +60,12 @@ class ModelRegistry {
   std::unordered_map<std::string, ModelArchitecture> architectures_;
 };
 
+// How a Hugging Face config.json names its architecture: its one
+// "architectures" entry ("LlamaForCausalLM"), else its "model_type" ("llama"),
+// else "". Raises grpo::Error prefixed with `where` when the config is not an
+// object or "architectures" is not a list of one name.
+std::string hf_architecture_name(const nlohmann::json& hf_config, const std::string& where);
+
 // Registers the built-in architectures into `registry` (global() already has
 // them): "transformer" (TransformerLM: Llama, Qwen2, Mistral).
 void register_builtin_models(ModelRegistry& registry);
