@@ -46,6 +46,20 @@ for device in devices:
     print(f"{device}: loss {loss.item():.10f} reference {want.item():.10f}, "
           f"max |grad diff| {(ours - logp.grad).abs().max().item():.2e}, stats {stats.tolist()}")
 
+    # token_logprobs: chunked, with its recomputing backward, against log_softmax with autograd.
+    hidden = torch.randn(21, 8, dtype=torch.float64, device=device, requires_grad=True)
+    weight = torch.randn(30, 8, dtype=torch.float64, device=device, requires_grad=True)
+    targets = torch.randint(30, (21,), device=device)
+    lp = torch.ops.grpo.token_logprobs(hidden, weight, targets, 0.7, 4)
+    lp.sum().backward()
+    got_h, got_w = hidden.grad.clone(), weight.grad.clone()
+    hidden.grad, weight.grad = None, None
+    want_lp = ((hidden @ weight.T) / 0.7).log_softmax(-1).gather(1, targets[:, None]).squeeze(1)
+    want_lp.sum().backward()
+    failures += not torch.allclose(lp.double(), want_lp, rtol=1e-5, atol=1e-5)
+    failures += not torch.allclose(got_h, hidden.grad, rtol=1e-5, atol=1e-5)
+    failures += not torch.allclose(got_w, weight.grad, rtol=1e-5, atol=1e-5)
+
     try:
         torch.ops.grpo.grpo_loss(logp, old, ref, adv, mask, loss_type="nope")
         failures += 1
