@@ -5,6 +5,7 @@
 
 #include "grpo/error.h"
 #include "grpo/models/transformer.h"
+#include "json_fields.h"
 
 namespace grpo {
 
@@ -48,14 +49,6 @@ std::vector<std::string> ModelRegistry::names() const {
   return out;
 }
 
-namespace {
-std::string joined(const std::vector<std::string>& names) {
-  std::string out;
-  for (const std::string& n : names) out += (out.empty() ? "" : ", ") + n;
-  return out;
-}
-}  // namespace
-
 std::shared_ptr<CausalLM> ModelRegistry::create(const std::string& name, const nlohmann::json& config,
                                                 bool initialize, const std::string& where) const {
   ModelArchitecture architecture;
@@ -65,7 +58,7 @@ std::shared_ptr<CausalLM> ModelRegistry::create(const std::string& name, const n
     if (it != architectures_.end()) architecture = it->second;
   }
   if (!architecture.create) {
-    throw Error(where + ": unknown model type \"" + name + "\" (known: " + joined(names()) + ")");
+    throw Error(where + ": unknown model type \"" + name + "\" (known: " + json_fields::list(names()) + ")");
   }
   return architecture.create(config, initialize, where);
 }
@@ -82,7 +75,7 @@ std::pair<std::string, ModelArchitecture> ModelRegistry::for_hf_config(const nlo
     }
   }
   std::sort(known.begin(), known.end());
-  throw Error(where + ": architecture \"" + key + "\" is not supported (known: " + joined(known) + ")");
+  throw Error(where + ": architecture \"" + key + "\" is not supported (known: " + json_fields::list(known) + ")");
 }
 
 std::string hf_architecture_name(const nlohmann::json& hf_config, const std::string& where) {

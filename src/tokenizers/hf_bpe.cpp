@@ -115,7 +115,7 @@ void BpeModel::parse(const json& m) {
     for (int b = 0; b < 256; ++b) {
       if (byte_id[b] < 0) {
         fail("model.unk_token is " + it->dump() + " and the byte symbol " + show(byte_level_spelling(b)) + " (byte 0x" +
-             hex2(b) + ") is missing from model.vocab; unknown-token BPE is not supported");
+             text::hex(static_cast<unsigned char>(b), 2) + ") is missing from model.vocab; unknown-token BPE is not supported");
       }
     }
   }
@@ -180,7 +180,7 @@ void BpeModel::encode(const char* s, size_t n, std::vector<int32_t>& sym, std::v
     const auto b = static_cast<unsigned char>(s[i]);
     sym[i] = byte_id[b];
     if (sym[i] < 0) {
-      fail("byte 0x" + hex2(b) + " (byte-level symbol " + show(byte_level_spelling(b)) + ") is not in the vocabulary");
+      fail("byte 0x" + text::hex(static_cast<unsigned char>(b), 2) + " (byte-level symbol " + show(byte_level_spelling(b)) + ") is not in the vocabulary");
     }
   }
   auto find = [&](int32_t a, int32_t b) -> const std::pair<int32_t, int32_t>* {

@@ -6,7 +6,6 @@
 
 #include <nlohmann/json.hpp>
 
-#include <cstdio>
 #include <string>
 
 #include "grpo/error.h"
@@ -20,11 +19,6 @@ using nlohmann::json;
 // A JSON string literal of `s`; invalid UTF-8 shows as U+FFFD rather than throwing.
 inline std::string show(const std::string& s) { return json(s).dump(-1, ' ', false, json::error_handler_t::replace); }
 
-inline std::string hex2(unsigned value) {
-  char buf[8];
-  std::snprintf(buf, sizeof buf, "%02X", value & 0xFFu);
-  return buf;
-}
 
 // Length of the (valid) UTF-8 sequence that starts with byte `b`.
 inline size_t utf8_len(unsigned char b) { return b < 0x80 ? 1 : b < 0xE0 ? 2 : b < 0xF0 ? 3 : 4; }

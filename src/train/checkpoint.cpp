@@ -20,6 +20,7 @@
 #include "grpo/io/pretrained.h"
 #include "grpo/io/weights.h"
 #include "grpo/models/registry.h"
+#include "json_fields.h"
 
 namespace grpo {
 
@@ -32,11 +33,7 @@ std::shared_ptr<CausalLM> load_model(const std::string& dir) {
   const std::string type = spec.is_object() ? spec.value("type", std::string()) : std::string();
   if (type.empty() || type == "custom") {
     throw Error(spec_path + ": \"type\" is \"" + type + "\"; the model is not a registered architecture (known: " +
-                [] {
-                  std::string names;
-                  for (const std::string& n : ModelRegistry::global().names()) names += (names.empty() ? "" : ", ") + n;
-                  return names;
-                }() +
+                json_fields::list(ModelRegistry::global().names()) +
                 "), so build it yourself and load its weights with load_weights");
   }
   if (!spec.contains("config")) throw Error(spec_path + ": no \"config\"");

@@ -107,15 +107,14 @@ struct GRPOTrainer::Batch {
   torch::Tensor ref_logp;    // (N, T) float32, undefined when β = 0
 };
 
-// One round of sampling: P groups, their scores and advantages (all on the CPU).
-struct SampledRound {
-  RolloutBatch rollout;
-  RewardScores scores;
-  torch::Tensor rewards, advantages;  // (P·G) float32
-};
-
 struct GRPOTrainer::Sampled {
-  std::vector<SampledRound> rounds;
+  // One round of sampling: P groups, their scores and advantages (all on the CPU).
+  struct Round {
+    RolloutBatch rollout;
+    RewardScores scores;
+    torch::Tensor rewards, advantages;  // (P·G) float32
+  };
+  std::vector<Round> rounds;
   std::vector<std::pair<size_t, int64_t>> kept;  // (round, group) of the P groups the step trains on
   int64_t zero_std_groups = 0;                   // groups whose rewards were all equal
   double generate_seconds = 0, reward_seconds = 0;
@@ -198,7 +197,7 @@ GRPOTrainer::Sampled GRPOTrainer::sample_rounds() {
   for (int64_t round = 0; round < rounds_max && static_cast<int64_t>(s.kept.size()) < P; ++round) {
     auto t0 = Clock::now();
     std::vector<PromptRecord> prompts = train_.next_batch(P);
-    SampledRound r;
+    Sampled::Round r;
     r.rollout = sampler_->sample(prompts, derive_seed(config_.seed, step_, 1000 + round));
     s.generate_seconds += seconds_since(t0);
 
@@ -233,7 +232,7 @@ GRPOTrainer::Batch GRPOTrainer::select_groups(Sampled& s) const {
   } else {
     // Concatenate the kept groups, padding prompts on the left and completions on the right.
     int64_t Lp = 0, T = 0;
-    for (const SampledRound& r : s.rounds) {
+    for (const Sampled::Round& r : s.rounds) {
       Lp = std::max(Lp, r.rollout.prompt_ids.size(1));
       T = std::max(T, r.rollout.completion_ids.size(1));
     }
@@ -243,7 +242,7 @@ GRPOTrainer::Batch GRPOTrainer::select_groups(Sampled& s) const {
     out.num_prompts = P;
     out.group_size = G;
     for (const auto& [round, g] : s.kept) {
-      const SampledRound& r = s.rounds[round];
+      const Sampled::Round& r = s.rounds[round];
       const torch::Tensor rows = torch::arange(g * G, (g + 1) * G, torch::kLong);
       pi.push_back(pad_to(r.rollout.prompt_ids.index_select(0, rows), Lp, pad, true));
       pm.push_back(pad_to(r.rollout.prompt_mask.index_select(0, rows), Lp, 0, true));
@@ -283,7 +282,7 @@ void GRPOTrainer::rollout_metrics(const Sampled& s, nlohmann::json& m) const {
   std::vector<double> all_rewards, all_lengths;
   std::vector<std::vector<double>> per_reward(static_cast<size_t>(rewards_.size()));
   int64_t truncated = 0;
-  for (const SampledRound& r : s.rounds) {
+  for (const Sampled::Round& r : s.rounds) {
     for (int64_t i = 0; i < r.rollout.size(); ++i) {
       all_rewards.push_back(r.scores.total(i));
       all_lengths.push_back(static_cast<double>(r.rollout.completion_lengths[static_cast<size_t>(i)]));
