@@ -289,13 +289,11 @@ TEST(PromptDataset, SetStateResumesExactly) {
   EXPECT_HAS(error_of([&] { resumed.set_state(0, -1); }), "position -1");
 }
 
-// The bundled GSM8K test split, when the shared data sits next to the checkout.
+// The GSM8K test split bundled with the gsm8k example.
 TEST(PromptDataset, LoadsGsm8k) {
-  const fs::path repo = fs::path(__FILE__).parent_path().parent_path();
-  const fs::path file = repo / ".." / "shared" / "data" / "gsm8k" / "test.jsonl";
-  if (!fs::exists(file)) {
-    GTEST_SKIP() << "no GSM8K file at " << file;
-  }
+  const fs::path repo = fs::path(__FILE__).parent_path().parent_path().parent_path();  // tests/data/ -> the checkout
+  const fs::path file = repo / "examples" / "gsm8k" / "test.jsonl";
+  ASSERT_TRUE(fs::exists(file)) << file;
   std::ifstream in(file);
   int64_t lines = 0;
   for (std::string line; std::getline(in, line);) {
