@@ -54,6 +54,11 @@ TEST(ModelRegistry, BuiltInTransformerByNameAndHuggingFaceName) {
   }
   EXPECT_HAS(error_of([&] { r.for_hf_config(json{{"architectures", {"GPT2LMHeadModel"}}}, "x/config.json"); }),
              "x/config.json: architecture \"GPT2LMHeadModel\" is not supported (known: LlamaForCausalLM,");
+  EXPECT_HAS(error_of([] { grpo::hf_architecture_name(json{{"architectures", {"A", "B"}}}, "y/config.json"); }),
+             "y/config.json: \"architectures\" must be a list of one name");
+  EXPECT_HAS(error_of([] { grpo::hf_architecture_name(json::array(), "z/config.json"); }),
+             "z/config.json: expected a JSON object");
+  EXPECT_EQ(grpo::hf_architecture_name(json{{"torch_dtype", "bfloat16"}}, "c"), "");
   EXPECT_HAS(error_of([&] { r.create("mamba", json::object(), true, "m/model.json"); }),
              "m/model.json: unknown model type \"mamba\" (known: ");
   EXPECT_HAS(error_of([&] { r.create("transformer", json{{"hidden_size", "x"}}, false, "m/model.json"); }),

@@ -12,6 +12,7 @@
 #include <memory>
 #include <vector>
 
+#include "test_util.h"
 #include "tiny_models.h"
 
 using namespace grpo_test;
@@ -117,4 +118,22 @@ TEST(RewardSet, ScoresARolloutBatch) {
             (std::vector<float>{0, 1, 0, 0}));
   EXPECT_EQ(std::vector<float>(s.per_function.col(2).data(), s.per_function.col(2).data() + 4),
             (std::vector<float>{0, 0, 1, 1}));
+}
+
+// A batch whose per-row members disagree with N, or name a prompt it does not
+// have, is an error naming what is wrong, not a read past the end.
+TEST(RolloutBatch, SamplesOfAMalformedBatchAreErrors) {
+  grpo::RolloutBatch batch;
+  batch.num_prompts = 1;
+  batch.group_size = 2;
+  batch.prompts = {{"p0", {{"answer", "3"}}}};
+  batch.group_index = torch::tensor({0, 0}, torch::kLong);
+  batch.completion_texts = {"a", "b"};
+  batch.completion_lengths = {1, 1};
+  EXPECT_EQ(batch.samples().size(), 2u);
+  batch.completion_texts.pop_back();
+  EXPECT_HAS(error_of([&] { batch.samples(); }), "the batch has N = 2 rows but completion_texts has 1");
+  batch.completion_texts = {"a", "b"};
+  batch.group_index = torch::tensor({0, 1}, torch::kLong);
+  EXPECT_HAS(error_of([&] { batch.samples(); }), "row 1 has group_index 1 but there are 1 prompts");
 }
