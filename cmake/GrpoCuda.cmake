@@ -12,8 +12,8 @@ if(NOT GRPO_WITH_CUDA STREQUAL "OFF")
   check_language(CUDA)
   if(CMAKE_CUDA_COMPILER)
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
-      # Ampere and Hopper; set CMAKE_CUDA_ARCHITECTURES to build for others.
-      set(CMAKE_CUDA_ARCHITECTURES 80 90)
+      # Hopper (sm_90 code plus compute_90 PTX); set CMAKE_CUDA_ARCHITECTURES for others.
+      set(CMAKE_CUDA_ARCHITECTURES 90)
     endif()
     enable_language(CUDA)
     find_package(CUDAToolkit REQUIRED)

@@ -1,8 +1,44 @@
 # The library's dependencies (also found again by grpoConfig.cmake for users).
 # Sets GRPO_TORCH_HAS_CUDA when LibTorch was built with CUDA.
+#
+# LibTorch is the one inside the Python environment's torch wheel
+# (scripts/bootstrap.sh makes it: .venv at the source root) unless Torch_DIR
+# or CMAKE_PREFIX_PATH already leads to one. GRPO_PYTHON is that environment's
+# interpreter; the tests also run their Python references with it.
+if(EXISTS ${PROJECT_SOURCE_DIR}/.venv/bin/python)
+  set(_grpo_default_python ${PROJECT_SOURCE_DIR}/.venv/bin/python)
+else()
+  find_program(_grpo_default_python NAMES python3)
+endif()
+set(GRPO_PYTHON "${_grpo_default_python}" CACHE FILEPATH "Python with torch (and the tests' references)")
+if(NOT Torch_DIR AND GRPO_PYTHON)
+  execute_process(COMMAND ${GRPO_PYTHON} -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
+                  OUTPUT_VARIABLE _grpo_torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE
+                  RESULT_VARIABLE _grpo_torch_found ERROR_QUIET)
+  if(_grpo_torch_found EQUAL 0 AND IS_DIRECTORY "${_grpo_torch_prefix}")
+    list(APPEND CMAKE_PREFIX_PATH "${_grpo_torch_prefix}")
+    # NB: TorchConfig looks for its libraries on the system paths first; this
+    # keeps another LibTorch there (Debian's libtorch-dev) from being mixed in.
+    get_filename_component(_grpo_torch_lib "${_grpo_torch_prefix}/../../lib" ABSOLUTE)
+    foreach(_lib torch torch_cpu torch_cuda c10 c10_cuda)
+      find_library(${_lib}_LIBRARY ${_lib} PATHS ${_grpo_torch_lib} NO_DEFAULT_PATH)
+    endforeach()
+    set(TORCH_LIBRARY ${torch_LIBRARY} CACHE FILEPATH "")
+    set(C10_CUDA_LIBRARY ${c10_cuda_LIBRARY} CACHE FILEPATH "")
+  endif()
+endif()
+# NB: Torch's CUDA set-up turns CMAKE_CUDA_ARCHITECTURES off (it warns that it
+# ignores it); the kernels are built for the architectures chosen before it.
+set(_grpo_cuda_architectures "${CMAKE_CUDA_ARCHITECTURES}")
+if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
+  set(TORCH_CUDA_ARCH_LIST "9.0+PTX")   # only Torch's own nvcc flags, unused here
+endif()
 find_package(Torch REQUIRED)
-if(Torch_VERSION AND Torch_VERSION VERSION_LESS 1.13)
-  message(FATAL_ERROR "grpo needs LibTorch >= 1.13, found ${Torch_VERSION}")
+if(GRPO_CUDA_KERNELS)
+  set(CMAKE_CUDA_ARCHITECTURES "${_grpo_cuda_architectures}")
+endif()
+if(Torch_VERSION AND Torch_VERSION VERSION_LESS 2.1)
+  message(FATAL_ERROR "grpo needs LibTorch >= 2.1, found ${Torch_VERSION} (scripts/bootstrap.sh installs 2.11)")
 endif()
 find_package(Eigen3 3.3 REQUIRED NO_MODULE)
 find_package(nlohmann_json 3.9 REQUIRED)
