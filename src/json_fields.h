@@ -1,6 +1,7 @@
 // Options structs <-> JSON (internal). A struct's keys are listed once, in a
 // `fields(v, s)` function template that calls v(key, field) for a value,
-// v.section(key, sub) for a nested struct, v.int_or_null(key, field) for an
+// v.section(key, sub) for a nested struct (v.optional_section for a
+// std::optional one, null when absent), v.int_or_null(key, field) for an
 // integer whose 0 is written as null, and v.fixed(key, accepts, rule) for a
 // key whose only accepted values are checked and never stored. Reader and
 // Writer both walk that list, so the two directions cannot disagree. Errors
@@ -182,6 +183,23 @@ class Reader {
     r.finish();
   }
 
+  // A nested struct that may be null (std::nullopt); present keys are read
+  // over the struct's defaults.
+  template <class S>
+  void optional_section(const char* key, std::optional<S>& sub) {
+    const json* v = find(key);
+    if (!v) return;
+    if (v->is_null()) {
+      sub.reset();
+      return;
+    }
+    S s = sub.value_or(S{});
+    Reader r(*v, join(path_, key), strict_);
+    fields(r, s);
+    r.finish();
+    sub = std::move(s);
+  }
+
   void finish() const {
     if (!strict_) return;
     for (auto it = j_.begin(); it != j_.end(); ++it) {
@@ -227,6 +245,15 @@ class Writer {
     Writer w;
     fields(w, sub);
     j_[key] = std::move(w.j_);
+  }
+
+  template <class S>
+  void optional_section(const char* key, std::optional<S>& sub) {
+    if (!sub) {
+      j_[key] = nullptr;
+      return;
+    }
+    section(key, *sub);
   }
 
   json take() { return std::move(j_); }

@@ -7,6 +7,7 @@
 // greedy accuracy before and after GRPO goes to <output_dir>/report.json.
 //   arithmetic [--config configs/arithmetic.json] [--set key=value ...]
 #include <grpo/config/config.h>
+#include <grpo/log.h>
 #include <grpo/files.h>
 #include <grpo/train/factory.h>
 #include <grpo/train/grpo_trainer.h>
@@ -14,7 +15,6 @@
 #include <grpo/train/sft_trainer.h>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <filesystem>
@@ -118,13 +118,15 @@ int main(int argc, char** argv) {
     config.data.train = (out / "data" / "train.jsonl").string();
     config.data.eval = (out / "data" / "eval.jsonl").string();
 
-    spdlog::info("cold-start SFT: {} steps on {} worked solutions", config.sft.steps, sft_pairs);
+    grpo::log::info("cold-start SFT: " + std::to_string(config.sft.steps) + " steps on " + std::to_string(sft_pairs) +
+                    " worked solutions");
     auto sft_trainer = grpo::SFTTrainer::from_config(config);
     const nlohmann::json sft_result = sft_trainer->train();
     sft_trainer.reset();
 
-    spdlog::info("GRPO: {} steps of {} prompts x {} completions", config.grpo.steps, config.grpo.prompts_per_step,
-                 config.grpo.group_size);
+    grpo::log::info("GRPO: " + std::to_string(config.grpo.steps) + " steps of " +
+                    std::to_string(config.grpo.prompts_per_step) + " prompts x " + std::to_string(config.grpo.group_size) +
+                    " completions");
     config.model.init_from = sft_result["checkpoint"].get<std::string>();
     auto trainer = grpo::GRPOTrainer::from_config(config);
     nlohmann::json report = trainer->train();

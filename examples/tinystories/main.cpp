@@ -11,6 +11,7 @@
 //   tinystories [--config configs/tinystories.json] [--set key=value ...]
 #include <grpo/config/config.h>
 #include <grpo/error.h>
+#include <grpo/log.h>
 #include <grpo/files.h>
 #include <grpo/rewards/reward.h>
 #include <grpo/rollout/sampler.h>
@@ -19,7 +20,6 @@
 #include <grpo/train/metrics.h>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <cstdio>
@@ -87,8 +87,8 @@ int main(int argc, char** argv) {
     const auto rewards = grpo::RewardSet::from_json(config.rewards);
 
     const Sampled before = sample_stories(*trainer, eval, rewards, per_prompt, kept);
-    spdlog::info("before GRPO: mean reward {:.3f} over {} sampled stories", before.reward_rate,
-                 eval.size() * per_prompt);
+    grpo::log::info("before GRPO: mean reward " + grpo::log::fixed(before.reward_rate, 3) + " over " +
+                    std::to_string(eval.size() * per_prompt) + " sampled stories");
 
     std::vector<nlohmann::json> steps;
     trainer->on_step_end([&](const nlohmann::json& m) { steps.push_back(m); });

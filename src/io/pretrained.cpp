@@ -73,14 +73,8 @@ void save_pretrained(const TransformerLM& model, const std::string& dir, c10::op
                      int64_t max_shard_bytes) {
   const auto params = model.named_parameters();
   const c10::ScalarType type = dtype ? *dtype : params.begin()->value().scalar_type();
-  const TransformerConfig& c = model.config();
-  nlohmann::json config = c.to_json();
-  const bool qwen2 = c.attention_bias;
-  config["architectures"] = {qwen2 ? "Qwen2ForCausalLM" : "LlamaForCausalLM"};
-  config["model_type"] = qwen2 ? "qwen2" : "llama";
-  config["hidden_act"] = "silu";
+  nlohmann::json config = hf_config(model.config());
   config["torch_dtype"] = dtype_name(type);
-  if (qwen2) config.erase("attention_bias");
 
   std::map<std::string, torch::Tensor> tensors;
   for (const auto& p : params) tensors[p.key()] = p.value().detach().to(torch::kCPU, type);
@@ -101,7 +95,7 @@ c10::ScalarType dtype_from_name(const std::string& name, const std::string& wher
 
 void export_pretrained(const CausalLM& model, const Tokenizer* tokenizer, const std::string& dir,
                        c10::optional<c10::ScalarType> dtype) {
-  const auto* lm = dynamic_cast<const TransformerLM*>(&model);
+  const auto* lm = dynamic_cast<const TransformerLM*>(&unwrap(model));
   if (lm == nullptr) throw Error("export_pretrained " + dir + ": only a grpo::TransformerLM has a Hugging Face form");
   write_folder_atomic(
       dir,

@@ -8,12 +8,12 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include <algorithm>
 #include <cassert>
 #include <cerrno>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 #include <limits>
@@ -46,11 +46,10 @@ constexpr Dtype kDtypes[] = {
     {"F64", c10::kDouble, 8}, {"F32", c10::kFloat, 4}, {"F16", c10::kHalf, 2},  {"BF16", c10::kBFloat16, 2},
     {"I64", c10::kLong, 8},   {"I32", c10::kInt, 4},   {"I16", c10::kShort, 2}, {"I8", c10::kChar, 1},
     {"U8", c10::kByte, 1},    {"BOOL", c10::kBool, 1},
+    {"U16", c10::ScalarType::UInt16, 2}, {"U32", c10::ScalarType::UInt32, 4}, {"U64", c10::ScalarType::UInt64, 8},
+    {"F8_E4M3", c10::ScalarType::Float8_e4m3fn, 1}, {"F8_E5M2", c10::ScalarType::Float8_e5m2, 1},
+    {"F8_E8M0", c10::ScalarType::Float8_e8m0fnu, 1}, {"C64", c10::ScalarType::ComplexFloat, 8},
 };
-
-// Dtypes the format defines that LibTorch 1.13 has no type for: named apart from
-// typos so the message says "unsupported", not "unknown".
-constexpr const char* kUnsupportedDtypes[] = {"F8_E4M3", "F8_E5M2", "F8_E8M0", "U16", "U32", "U64", "C64"};
 
 std::string supported_dtype_list() {
   std::string out;
@@ -127,13 +126,7 @@ SafetensorsInfo parse_entry(const std::string& path, const std::string& name, co
   if (!dtype.is_string()) throw Error(where + ": \"dtype\" must be a string, got " + brief(dtype));
   info.dtype = dtype.get<std::string>();
   const Dtype* d = dtype_by_name(info.dtype);
-  if (d == nullptr) {
-    for (const char* u : kUnsupportedDtypes)
-      if (info.dtype == u)
-        throw Error(where + ": unsupported dtype \"" + info.dtype + "\" (LibTorch 1.13 has no such type); supported: " +
-                    supported_dtype_list());
-    throw Error(where + ": unknown dtype \"" + info.dtype + "\"; expected one of " + supported_dtype_list());
-  }
+  if (d == nullptr) throw Error(where + ": unknown dtype \"" + info.dtype + "\"; expected one of " + supported_dtype_list());
 
   const json& shape = entry["shape"];
   if (!shape.is_array()) throw Error(where + ": \"shape\" must be a list of non-negative integers, got " + brief(shape));
@@ -170,7 +163,10 @@ int64_t byte_size(const torch::Tensor& t) { return t.numel() * static_cast<int64
 
 // "model-00002-of-00005.safetensors", as transformers names shards.
 std::string shard_name(size_t i, size_t count) {
-  return fmt::format("model-{:05d}-of-{:05d}.safetensors", i + 1, count);
+  char name[64];
+  std::snprintf(name, sizeof name, "model-%05lld-of-%05lld.safetensors", static_cast<long long>(i + 1),
+                static_cast<long long>(count));
+  return name;
 }
 
 bool is_shard_name(const std::string& name) {
@@ -455,6 +451,13 @@ SafetensorsCheckpoint::SafetensorsCheckpoint(const std::string& path_or_dir) {
   } else if (fs::exists(index)) {
     open_index(path_or_dir, index, files_, where_);
   } else {
+    // PyTorch pickles (pytorch_model.bin) are not read: they run code on load.
+    for (const char* pickle : {"pytorch_model.bin", "pytorch_model.bin.index.json"}) {
+      if (fs::exists(fs::path(path_or_dir) / pickle))
+        throw Error(path_or_dir + ": holds " + pickle + " but neither " + kSingleFile + " nor " + kIndexFile +
+                    "; only safetensors weights are read (convert it, e.g. with transformers: "
+                    "from_pretrained(...).save_pretrained(dir, safe_serialization=True))");
+    }
     throw Error(path_or_dir + ": holds neither " + kSingleFile + " nor " + kIndexFile);
   }
 }

@@ -26,6 +26,41 @@ torch::nn::Module& CausalLM::module() {
 
 nlohmann::json CausalLM::architecture() const { return nullptr; }
 
+VocabularyLimit::VocabularyLimit(std::shared_ptr<CausalLM> inner, int64_t vocab)
+    : inner_(std::move(inner)), vocab_(vocab) {
+  if (!inner_) throw Error("VocabularyLimit: the model is null");
+  if (vocab_ < 1 || vocab_ > inner_->vocab_size())
+    throw Error("VocabularyLimit: the vocabulary must be in [1, " + std::to_string(inner_->vocab_size()) +
+                "] (the model's), got " + std::to_string(vocab_));
+}
+
+torch::Tensor VocabularyLimit::hidden_states(const torch::Tensor& ids, const torch::Tensor& attention_mask,
+                                             const torch::Tensor& positions, KVCache* cache) {
+  return inner_->hidden_states(ids, attention_mask, positions, cache);
+}
+
+torch::Tensor VocabularyLimit::output_weight() { return inner_->output_weight().narrow(0, 0, vocab_); }
+
+std::unique_ptr<KVCache> VocabularyLimit::make_cache(int64_t batch, int64_t max_length) {
+  return inner_->make_cache(batch, max_length);
+}
+
+int64_t VocabularyLimit::max_positions() const { return inner_->max_positions(); }
+
+torch::nn::Module& VocabularyLimit::module() { return inner_->module(); }
+
+std::shared_ptr<CausalLM> VocabularyLimit::clone() const {
+  return std::make_shared<VocabularyLimit>(inner_->clone(), vocab_);
+}
+
+nlohmann::json VocabularyLimit::architecture() const { return inner_->architecture(); }
+
+const CausalLM& unwrap(const CausalLM& model) {
+  const CausalLM* m = &model;
+  while (const auto* view = dynamic_cast<const VocabularyLimit*>(m)) m = view->inner().get();
+  return *m;
+}
+
 torch::Tensor positions_from_mask(const torch::Tensor& attention_mask, int64_t T) {
   if (attention_mask.dim() != 2 || attention_mask.size(1) < T) {
     throw Error("positions_from_mask: attention_mask must be (B, S + T) with S + T >= T = " + std::to_string(T) +

@@ -1,14 +1,17 @@
-// TransformerLM: a Llama / Qwen2 decoder computed as Hugging Face's eager
-// implementation does (rotate-half RoPE, RMSNorm and attention scores in at least
-// float32), its KV cache, and its config's JSON form.
+// TransformerLM: a Llama / Qwen2 / Qwen3 / Mistral decoder computed as
+// Hugging Face's implementation does (rotate-half RoPE with its scaling types,
+// RMSNorm in at least float32, scaled-dot-product attention), its KV cache,
+// and its config's JSON and Hugging Face forms.
 // Shapes: B rows, T new positions, S cached, L = S + T, H hidden, I MLP width,
 // V vocabulary, NH query heads, KV key/value heads, R = NH / KV, D head dim.
 #include "grpo/models/transformer.h"
 
 #include <torch/torch.h>
 
+#include <algorithm>
 #include <cmath>
-#include <limits>
+#include <iterator>
+#include <optional>
 #include <nlohmann/json.hpp>
 #include <sstream>
 #include <string>
@@ -82,6 +85,40 @@ void TransformerConfig::validate(const std::string& path) const {
   if (!(rms_norm_eps > 0.0) || !std::isfinite(rms_norm_eps))
     fail("rms_norm_eps", "must be positive and finite", number(rms_norm_eps));
   positive("max_position_embeddings", max_position_embeddings);
+  if (sliding_window < 0)
+    fail("sliding_window", "must be positive, or 0 (null) for none", std::to_string(sliding_window));
+  if (rope_scaling) {
+    const RopeScaling& r = *rope_scaling;
+    const std::string type = r.rope_type;
+    if (type != "linear" && type != "dynamic" && type != "yarn" && type != "llama3")
+      fail("rope_scaling.rope_type", "must be \"linear\", \"dynamic\", \"yarn\" or \"llama3\" (null rope_scaling for none)",
+           "\"" + type + "\"");
+    if (!r.factor && type != "yarn") fail("rope_scaling.factor", "is required for rope_type " + type, "none");
+    if (r.factor && !(*r.factor >= 1.0 && std::isfinite(*r.factor)))
+      fail("rope_scaling.factor", "must be finite and >= 1", number(*r.factor));
+    if (r.original_max_position_embeddings < 0)
+      fail("rope_scaling.original_max_position_embeddings", "must be positive, or 0 (null) for max_position_embeddings",
+           std::to_string(r.original_max_position_embeddings));
+    if (type == "llama3" && !(r.low_freq_factor > 0.0 && r.high_freq_factor > r.low_freq_factor &&
+                              std::isfinite(r.high_freq_factor)))
+      fail("rope_scaling.high_freq_factor", "must be finite and above low_freq_factor = " + number(r.low_freq_factor) +
+           " > 0", number(r.high_freq_factor));
+    for (const auto& [key, value] : {std::pair{"beta_fast", r.beta_fast}, std::pair{"beta_slow", r.beta_slow}})
+      if (!(value >= 0.0) || !std::isfinite(value))
+        fail(std::string("rope_scaling.") + key, "must be finite and >= 0", number(value));
+    for (const auto& [key, value] : {std::pair{"mscale", r.mscale}, std::pair{"mscale_all_dim", r.mscale_all_dim},
+                                     std::pair{"attention_factor", r.attention_factor}})
+      if (value && (!(*value > 0.0) || !std::isfinite(*value)))
+        fail(std::string("rope_scaling.") + key, "must be positive and finite", number(*value));
+    if (type == "dynamic" && static_cast<double>(max_positions()) > 1e12)
+      fail("rope_scaling.factor", "makes max_position_embeddings x factor too large", number(*r.factor));
+  }
+}
+
+int64_t TransformerConfig::max_positions() const {
+  if (rope_scaling && rope_scaling->rope_type == "dynamic" && rope_scaling->factor)
+    return static_cast<int64_t>(std::floor(static_cast<double>(max_position_embeddings) * *rope_scaling->factor));
+  return max_position_embeddings;
 }
 
 nlohmann::json TransformerConfig::to_json() const {
@@ -98,24 +135,136 @@ TransformerConfig TransformerConfig::from_json(const nlohmann::json& j, bool str
   return c;
 }
 
+namespace {
+
+const char* const kHfArchitectures[] = {"LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                                        "MistralForCausalLM"};
+
+// The RoPE keys of a Hugging Face config in this model's form: rope_theta at
+// the top and rope_scaling null or without rope_theta. transformers 5 writes
+// "rope_parameters" {rope_type, rope_theta, ...}; earlier versions (and most
+// checkpoints) "rope_scaling" {type or rope_type, ...} beside "rope_theta".
+void normalize_rope(nlohmann::json& j, const std::string& where) {
+  nlohmann::json scaling = j.contains("rope_scaling") ? j["rope_scaling"] : nlohmann::json(nullptr);
+  if (j.contains("rope_parameters") && !j["rope_parameters"].is_null()) {
+    const nlohmann::json& params = j["rope_parameters"];
+    if (!params.is_object()) throw Error(where + ": rope_parameters: expected an object, got " + params.dump());
+    if (!scaling.is_null() && scaling != params)
+      throw Error(where + ": rope_scaling and rope_parameters disagree; keep one");
+    scaling = params;
+  }
+  j.erase("rope_parameters");
+  if (scaling.is_null()) {
+    j["rope_scaling"] = nullptr;
+    return;
+  }
+  if (!scaling.is_object()) throw Error(where + ": rope_scaling: expected an object or null, got " + scaling.dump());
+  if (scaling.contains("rope_theta")) {
+    j["rope_theta"] = scaling["rope_theta"];
+    scaling.erase("rope_theta");
+  }
+  if (scaling.contains("partial_rotary_factor")) {
+    j["partial_rotary_factor"] = scaling["partial_rotary_factor"];
+    scaling.erase("partial_rotary_factor");
+  }
+  if (scaling.contains("type") && !scaling.contains("rope_type")) scaling["rope_type"] = scaling["type"];
+  scaling.erase("type");
+  // transformers writes absent optional settings as null.
+  for (auto it = scaling.begin(); it != scaling.end();) it = it->is_null() ? scaling.erase(it) : std::next(it);
+  const nlohmann::json type = scaling.value("rope_type", nlohmann::json("default"));
+  j["rope_scaling"] = type == "default" ? nlohmann::json(nullptr) : scaling;
+}
+
+}  // namespace
+
 TransformerConfig config_from_pretrained(const nlohmann::json& config, const std::string& where) {
   std::string arch = hf_architecture_name(config, where);
   arch = arch == "llama" ? "LlamaForCausalLM" : arch == "qwen2" ? "Qwen2ForCausalLM"
-       : arch == "mistral" ? "MistralForCausalLM" : arch;
-  if (arch != "LlamaForCausalLM" && arch != "Qwen2ForCausalLM" && arch != "MistralForCausalLM") {
-    throw Error(where + ": architecture \"" + arch +
-                "\" is not supported (known: LlamaForCausalLM, Qwen2ForCausalLM, MistralForCausalLM)");
+       : arch == "qwen3" ? "Qwen3ForCausalLM" : arch == "mistral" ? "MistralForCausalLM" : arch;
+  if (std::find(std::begin(kHfArchitectures), std::end(kHfArchitectures), arch) == std::end(kHfArchitectures)) {
+    throw Error(where + ": architecture \"" + arch + "\" is not supported (known: " +
+                json_fields::list({std::begin(kHfArchitectures), std::end(kHfArchitectures)}) + ")");
   }
   nlohmann::json j = config;
-  if (!j.contains("rms_norm_eps")) j["rms_norm_eps"] = 1e-6;  // transformers' default for all three
-  // NB: Qwen2's sliding-window keys are off unless use_sliding_window is true, which from_json rejects.
-  if (arch == "Qwen2ForCausalLM") j.erase("sliding_window");
-  if (arch == "Qwen2ForCausalLM") j["attention_bias"] = true;  // Qwen2 has q/k/v biases and no key for them
-  TransformerConfig c = TransformerConfig::from_json(j, /*strict=*/false, where);
-  if (arch == "MistralForCausalLM" && j.contains("sliding_window") && j["sliding_window"].is_number_integer()) {
-    c.max_position_embeddings = std::min<int64_t>(c.max_position_embeddings, j["sliding_window"].get<int64_t>());
+  if (!j.is_object()) throw Error(where + ": expected a JSON object");
+  if (!j.contains("rms_norm_eps")) j["rms_norm_eps"] = 1e-6;  // transformers' default for all four
+  normalize_rope(j, where);
+  const bool qwen = arch == "Qwen2ForCausalLM" || arch == "Qwen3ForCausalLM";
+  if (qwen) {
+    // Sliding attention applies only with use_sliding_window (refused below, by
+    // the fixed key); the window size and layer split are inert without it.
+    if (j.contains("layer_types") && j["layer_types"].is_array()) {
+      for (const auto& t : j["layer_types"])
+        if (t != "full_attention")
+          throw Error(where + ": layer_types: only \"full_attention\" layers are implemented, got " + t.dump());
+    }
+    j.erase("layer_types");
+    j.erase("sliding_window");
   }
-  return c;
+  if (arch == "Qwen2ForCausalLM") {
+    j["attention_bias"] = true;  // Qwen2 has q/k/v biases and no key for them
+    j["o_proj_bias"] = false;
+  } else {
+    const bool bias = j.value("attention_bias", false);
+    j["attention_bias"] = bias;  // Llama's and Qwen3's attention_bias covers o_proj too
+    j["o_proj_bias"] = bias;
+  }
+  j["qk_norm"] = arch == "Qwen3ForCausalLM";
+  if (arch != "MistralForCausalLM") j.erase("sliding_window");
+  return TransformerConfig::from_json(j, /*strict=*/false, where);
+}
+
+nlohmann::json hf_config(const TransformerConfig& c) {
+  nlohmann::json j = c.to_json();
+  std::string arch, type;
+  if (c.qk_norm) {
+    arch = "Qwen3ForCausalLM", type = "qwen3";
+  } else if (c.attention_bias && !c.o_proj_bias) {
+    arch = "Qwen2ForCausalLM", type = "qwen2";
+  } else if (c.sliding_window > 0) {
+    arch = "MistralForCausalLM", type = "mistral";
+  } else {
+    arch = "LlamaForCausalLM", type = "llama";
+  }
+  if (c.attention_bias != c.o_proj_bias && arch != "Qwen2ForCausalLM")
+    throw Error("hf_config: " + std::string(c.o_proj_bias ? "an o_proj bias without q/k/v biases"
+                                                          : "q/k/v biases without an o_proj bias on a " + arch) +
+                " has no Hugging Face architecture");
+  if (c.sliding_window > 0 && arch != "MistralForCausalLM")
+    throw Error("hf_config: a sliding window on a " + arch + " has no Hugging Face form here (only Mistral's)");
+  if ((c.attention_bias || c.o_proj_bias) && arch == "MistralForCausalLM")
+    throw Error("hf_config: Mistral has no attention biases");
+  j["architectures"] = {arch};
+  j["model_type"] = type;
+  j["hidden_act"] = "silu";
+  j.erase("qk_norm");
+  j.erase("o_proj_bias");
+  if (arch == "Qwen2ForCausalLM") j.erase("attention_bias");
+  if (arch == "MistralForCausalLM") j.erase("attention_bias");
+  if (arch != "MistralForCausalLM") j.erase("sliding_window");
+  if (c.rope_scaling) {
+    // Only the keys of its type, as transformers validates them.
+    const RopeScaling& r = *c.rope_scaling;
+    nlohmann::json scaling = {{"rope_type", r.rope_type}};
+    if (r.factor) scaling["factor"] = *r.factor;
+    const int64_t original =
+        r.original_max_position_embeddings > 0 ? r.original_max_position_embeddings : c.max_position_embeddings;
+    if (r.rope_type == "llama3") {
+      scaling["original_max_position_embeddings"] = original;
+      scaling["low_freq_factor"] = r.low_freq_factor;
+      scaling["high_freq_factor"] = r.high_freq_factor;
+    } else if (r.rope_type == "yarn") {
+      scaling["original_max_position_embeddings"] = original;
+      scaling["beta_fast"] = r.beta_fast;
+      scaling["beta_slow"] = r.beta_slow;
+      if (r.mscale) scaling["mscale"] = *r.mscale;
+      if (r.mscale_all_dim) scaling["mscale_all_dim"] = *r.mscale_all_dim;
+      if (r.attention_factor) scaling["attention_factor"] = *r.attention_factor;
+      if (!r.truncate) scaling["truncate"] = false;
+    }
+    j["rope_scaling"] = scaling;
+  }
+  return j;
 }
 
 // ---------------------------------------------------------------- KV cache
@@ -226,16 +375,81 @@ struct RMSNorm : torch::nn::Module {
   torch::Tensor weight;  // (H)
 };
 
-// cos and sin (B, 1, T, D) of the rotary angles pos · theta^(-2i/D), each
-// frequency written twice (first half, second half) for rotate_half.
-std::pair<torch::Tensor, torch::Tensor> rotary_cos_sin(const torch::Tensor& positions, int64_t D, double theta,
-                                                       torch::ScalarType dtype, torch::ScalarType compute) {
+// The rotary embedding's inverse frequencies (D/2) in `opts`' dtype and the
+// scale of its cos and sin, as transformers' modeling_rope_utils computes
+// them. seq_len (largest position + 1 in this forward) matters only for
+// dynamic scaling, which transformers also derives from the forward's
+// positions.
+std::pair<torch::Tensor, double> rope_frequencies(const TransformerConfig& c, int64_t seq_len,
+                                                  const torch::TensorOptions& opts) {
+  const int64_t D = c.dim_per_head();
+  const torch::Tensor exponent = torch::arange(0, D, 2, opts.dtype(torch::kLong)).to(opts.dtype()) / static_cast<double>(D);
+  const auto inverse = [&](double base) { return 1.0 / torch::pow(base, exponent); };
+  if (!c.rope_scaling) return {inverse(c.rope_theta), 1.0};
+  const RopeScaling& r = *c.rope_scaling;
+  const double max_pos = static_cast<double>(c.max_position_embeddings);
+  const double original =
+      r.original_max_position_embeddings > 0 ? static_cast<double>(r.original_max_position_embeddings) : max_pos;
+  if (r.rope_type == "linear") return {inverse(c.rope_theta) / *r.factor, 1.0};
+  if (r.rope_type == "dynamic") {
+    // NB: NTK scaling raises the base once the sequence passes max_position_embeddings.
+    const double length = std::max(static_cast<double>(seq_len), max_pos);
+    const double factor = *r.factor;
+    const double base =
+        c.rope_theta * std::pow(factor * length / max_pos - (factor - 1.0), static_cast<double>(D) / (D - 2));
+    return {inverse(base), 1.0};
+  }
+  if (r.rope_type == "llama3") {
+    const double factor = *r.factor;
+    const torch::Tensor inv_freq = inverse(c.rope_theta);
+    const double low_freq_wavelen = original / r.low_freq_factor, high_freq_wavelen = original / r.high_freq_factor;
+    const torch::Tensor wavelen = 2 * M_PI / inv_freq;
+    torch::Tensor scaled = torch::where(wavelen > low_freq_wavelen, inv_freq / factor, inv_freq);
+    const torch::Tensor smooth = (original / wavelen - r.low_freq_factor) / (r.high_freq_factor - r.low_freq_factor);
+    const torch::Tensor smoothed = (1 - smooth) * scaled / factor + smooth * scaled;
+    const torch::Tensor medium = (wavelen < high_freq_wavelen).logical_not() & (wavelen > low_freq_wavelen).logical_not();
+    return {torch::where(medium, smoothed, scaled), 1.0};
+  }
+  // yarn
+  const double factor = r.factor ? *r.factor : max_pos / original;
+  const auto mscale = [](double scale, double m) { return scale <= 1 ? 1.0 : 0.1 * m * std::log(scale) + 1.0; };
+  double attention = 0.0;
+  if (r.attention_factor) {
+    attention = *r.attention_factor;
+  } else if (r.mscale && r.mscale_all_dim && *r.mscale != 0.0 && *r.mscale_all_dim != 0.0) {
+    attention = mscale(factor, *r.mscale) / mscale(factor, *r.mscale_all_dim);
+  } else {
+    attention = mscale(factor, 1.0);
+  }
+  const double beta_fast = r.beta_fast != 0.0 ? r.beta_fast : 32.0;
+  const double beta_slow = r.beta_slow != 0.0 ? r.beta_slow : 1.0;
+  const auto correction_dim = [&](double rotations) {
+    return (static_cast<double>(D) * std::log(original / (rotations * 2 * M_PI))) / (2 * std::log(c.rope_theta));
+  };
+  double low = correction_dim(beta_fast), high = correction_dim(beta_slow);
+  if (r.truncate) low = std::floor(low), high = std::ceil(high);
+  low = std::max(low, 0.0);
+  high = std::min(high, static_cast<double>(D - 1));
+  if (low == high) high += 0.001;  // as transformers: no division by zero
+  const torch::Tensor ramp = ((torch::arange(D / 2, opts.dtype(torch::kLong)).to(opts.dtype()) - low) / (high - low)).clamp(0, 1);
+  const torch::Tensor pos_freqs = torch::pow(c.rope_theta, exponent);
+  const torch::Tensor extrapolation = 1.0 / pos_freqs, interpolation = 1.0 / (factor * pos_freqs);
+  const torch::Tensor extrapolation_factor = 1 - ramp;
+  return {interpolation * (1 - extrapolation_factor) + extrapolation * extrapolation_factor, attention};
+}
+
+// cos and sin (B, 1, T, D) of the rotary angles positions · inv_freq, each
+// frequency written twice (first half, second half) for rotate_half, times
+// the attention factor; computed in `compute`, returned in `dtype`.
+std::pair<torch::Tensor, torch::Tensor> rotary_cos_sin(const TransformerConfig& c, const torch::Tensor& positions,
+                                                       int64_t seq_len, torch::ScalarType dtype,
+                                                       torch::ScalarType compute) {
   const torch::TensorOptions opts = torch::TensorOptions().dtype(compute).device(positions.device());
-  const torch::Tensor exponent = torch::arange(0, D, 2, opts.dtype(torch::kLong)).to(compute) / static_cast<double>(D);
-  const torch::Tensor inv_freq = 1.0 / torch::pow(theta, exponent);            // (D/2)
+  const auto [inv_freq, attention_factor] = rope_frequencies(c, seq_len, opts);
   const torch::Tensor freqs = positions.to(compute).unsqueeze(-1) * inv_freq;  // (B, T, D/2)
   const torch::Tensor angles = torch::cat({freqs, freqs}, -1).unsqueeze(1);    // (B, 1, T, D)
-  return {angles.cos().to(dtype), angles.sin().to(dtype)};
+  if (attention_factor == 1.0) return {angles.cos().to(dtype), angles.sin().to(dtype)};
+  return {(angles.cos() * attention_factor).to(dtype), (angles.sin() * attention_factor).to(dtype)};
 }
 
 // x (B, heads, T, D): x·cos + rotate_half(x)·sin, rotate_half(x) = (-x2, x1) for halves x1, x2.
@@ -245,6 +459,14 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
   return x * cos + rotated * sin;
 }
 
+// Which keys each query may see: an explicit mask (B, 1, T, L), true = may
+// see, or none with is_causal (all keys real, no cache) or with neither (one
+// new position over real keys: it sees them all).
+struct AttentionMask {
+  std::optional<torch::Tensor> allowed;
+  bool is_causal = false;
+};
+
 struct Attention : torch::nn::Module {
   explicit Attention(const TransformerConfig& c)
       : heads(c.num_heads), kv_heads(c.kv_heads()), head_dim(c.dim_per_head()) {
@@ -252,42 +474,37 @@ struct Attention : torch::nn::Module {
     q_proj = register_module("q_proj", std::make_shared<Projection>(H, heads * head_dim, c.attention_bias));
     k_proj = register_module("k_proj", std::make_shared<Projection>(H, kv_heads * head_dim, c.attention_bias));
     v_proj = register_module("v_proj", std::make_shared<Projection>(H, kv_heads * head_dim, c.attention_bias));
-    o_proj = register_module("o_proj", std::make_shared<Projection>(heads * head_dim, H, false));
+    o_proj = register_module("o_proj", std::make_shared<Projection>(heads * head_dim, H, c.o_proj_bias));
+    if (c.qk_norm) {
+      q_norm = register_module("q_norm", std::make_shared<RMSNorm>(head_dim, c.rms_norm_eps));
+      k_norm = register_module("k_norm", std::make_shared<RMSNorm>(head_dim, c.rms_norm_eps));
+    }
   }
 
-  // x (B, T, H); cos, sin (B, 1, T, D); allowed (B, 1, 1, T, L) bool, true =
-  // the query may see the key. Returns (B, T, H).
+  // x (B, T, H); cos, sin (B, 1, T, D). Returns (B, T, H).
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& allowed, TransformerKVCache* cache, int64_t layer) {
-    const int64_t B = x.size(0), T = x.size(1), R = heads / kv_heads;
-    torch::Tensor q = q_proj->forward(x).view({B, T, heads, head_dim}).transpose(1, 2);     // (B, NH, T, D)
-    torch::Tensor k = k_proj->forward(x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // (B, KV, T, D)
+                        const AttentionMask& mask, TransformerKVCache* cache, int64_t layer) {
+    const int64_t B = x.size(0), T = x.size(1);
+    torch::Tensor q = q_proj->forward(x).view({B, T, heads, head_dim});     // (B, T, NH, D)
+    torch::Tensor k = k_proj->forward(x).view({B, T, kv_heads, head_dim});  // (B, T, KV, D)
+    if (q_norm) {
+      q = q_norm->forward(q);
+      k = k_norm->forward(k);
+    }
+    q = apply_rotary(q.transpose(1, 2), cos, sin);  // (B, NH, T, D)
+    k = apply_rotary(k.transpose(1, 2), cos, sin);  // (B, KV, T, D)
     torch::Tensor v = v_proj->forward(x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // (B, KV, T, D)
-    q = apply_rotary(q, cos, sin);
-    k = apply_rotary(k, cos, sin);
     if (cache != nullptr) std::tie(k, v) = cache->write(layer, k, v);  // now (B, KV, L, D)
-    const int64_t L = k.size(2);
-
-    // Query head h reads key/value head h / R: group the R query heads of each
-    // key/value head along the query axis instead of repeating the keys.
-    const torch::ScalarType acc = compute_type(x);
-    const torch::Tensor qg = q.reshape({B, kv_heads, R * T, head_dim}).to(acc);
-    torch::Tensor scores = torch::matmul(qg, k.to(acc).transpose(-1, -2)) / std::sqrt(static_cast<double>(head_dim));
-    // NB: the lowest finite value rather than -inf, so a query that may see no
-    // key (a left pad) gets a uniform, finite row instead of NaN; elsewhere its
-    // exp underflows to exactly 0.
-    scores =
-        scores.view({B, kv_heads, R, T, L}).masked_fill(allowed.logical_not(), std::numeric_limits<float>::lowest());
-    const torch::Tensor probs = torch::softmax(scores, -1).to(v.scalar_type()).view({B, kv_heads, R * T, L});
-    const torch::Tensor out = torch::matmul(probs, v)  // (B, KV, R·T, D)
-                                  .view({B, heads, T, head_dim})
-                                  .transpose(1, 2)
-                                  .reshape({B, T, heads * head_dim});
-    return o_proj->forward(out);
+    // NB: query head h reads key/value head h / (NH / KV) (enable_gqa), without repeating them here.
+    const torch::Tensor out = at::scaled_dot_product_attention(q, k, v, mask.allowed, /*dropout_p=*/0.0,
+                                                               mask.is_causal, /*scale=*/std::nullopt,
+                                                               /*enable_gqa=*/kv_heads != heads);  // (B, NH, T, D)
+    return o_proj->forward(out.transpose(1, 2).reshape({B, T, heads * head_dim}));
   }
 
   int64_t heads, kv_heads, head_dim;
   std::shared_ptr<Projection> q_proj, k_proj, v_proj, o_proj;
+  std::shared_ptr<RMSNorm> q_norm, k_norm;  // null without qk_norm
 };
 
 struct Mlp : torch::nn::Module {
@@ -312,8 +529,8 @@ struct DecoderLayer : torch::nn::Module {
         register_module("post_attention_layernorm", std::make_shared<RMSNorm>(c.hidden_size, c.rms_norm_eps));
   }
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
-                        const torch::Tensor& allowed, TransformerKVCache* cache, int64_t layer) {
-    const torch::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, allowed, cache, layer);
+                        const AttentionMask& mask, TransformerKVCache* cache, int64_t layer) {
+    const torch::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer);
     return h + mlp->forward(post_attention_layernorm->forward(h));
   }
 
@@ -386,6 +603,11 @@ std::unique_ptr<KVCache> TransformerLM::make_cache(int64_t batch, int64_t max_le
 torch::Tensor TransformerLM::hidden_states(const torch::Tensor& ids, const torch::Tensor& attention_mask,
                                            const torch::Tensor& positions, KVCache* cache) {
   const std::string where = "TransformerLM::hidden_states: ";
+  const auto positions_limit = [this] {
+    return config_.max_positions() == config_.max_position_embeddings
+               ? "max_position_embeddings = " + std::to_string(config_.max_position_embeddings)
+               : "max_position_embeddings x rope_scaling.factor = " + std::to_string(config_.max_positions());
+  };
   if (!ids.defined() || ids.dim() != 2 || ids.scalar_type() != torch::kLong)
     throw Error(where + "ids must be (B, T) int64, got " + describe(ids));
   const torch::Device device = model_->embed_tokens->weight.device();
@@ -411,10 +633,10 @@ torch::Tensor TransformerLM::hidden_states(const torch::Tensor& ids, const torch
                   " cached exceed the cache's max_length = " + std::to_string(kv->max_length()));
   }
   const int64_t L = S + T;
-  if (L > config_.max_position_embeddings)
+  const int64_t max_positions = config_.max_positions();
+  if (L > max_positions)
     throw Error(where + "sequence of " + std::to_string(S) + " cached + " + std::to_string(T) +
-                " new = " + std::to_string(L) +
-                " positions exceeds max_position_embeddings = " + std::to_string(config_.max_position_embeddings));
+                " new = " + std::to_string(L) + " positions exceeds " + positions_limit());
   if (!attention_mask.defined() || attention_mask.dim() != 2 || attention_mask.size(0) != B ||
       attention_mask.size(1) != L)
     throw Error(where + "attention_mask must be (B, S + T) = (" + std::to_string(B) + ", " + std::to_string(L) +
@@ -424,32 +646,46 @@ torch::Tensor TransformerLM::hidden_states(const torch::Tensor& ids, const torch
     throw Error(where + "positions must be (B, T) = (" + std::to_string(B) + ", " + std::to_string(T) +
                 ") int64, got " + describe(positions));
   const torch::Tensor pos = positions.to(device);
+  const torch::Tensor key_real = attention_mask.to(device).ne(0);  // (B, L)
+  int64_t pos_hi = 0;
+  bool all_real = false;
   if (ids.numel() > 0) {
-    // One device-to-host read for both ranges; an out-of-range id on a GPU
-    // would otherwise be a device assert rather than an error.
-    const torch::Tensor range = torch::stack({ids.min(), ids.max(), pos.min(), pos.max()}).cpu();
-    const int64_t id_lo = range[0].item<int64_t>(), id_hi = range[1].item<int64_t>();
-    const int64_t pos_lo = range[2].item<int64_t>(), pos_hi = range[3].item<int64_t>();
+    // One device-to-host read for both ranges and the padding; an
+    // out-of-range id on a GPU would otherwise be a device assert.
+    const torch::Tensor facts =
+        torch::stack({ids.min(), ids.max(), pos.min(), pos.max(), key_real.all().to(torch::kLong)}).cpu();
+    const int64_t id_lo = facts[0].item<int64_t>(), id_hi = facts[1].item<int64_t>();
+    const int64_t pos_lo = facts[2].item<int64_t>();
+    pos_hi = facts[3].item<int64_t>();
+    all_real = facts[4].item<int64_t>() != 0;
     if (id_lo < 0 || id_hi >= config_.vocab_size)
       throw Error(where + "ids: token id " + std::to_string(id_lo < 0 ? id_lo : id_hi) +
                   " is outside [0, vocab_size = " + std::to_string(config_.vocab_size) + ")");
-    if (pos_lo < 0 || pos_hi >= config_.max_position_embeddings)
-      throw Error(where + "positions: " + std::to_string(pos_lo < 0 ? pos_lo : pos_hi) +
-                  " is outside [0, max_position_embeddings = " + std::to_string(config_.max_position_embeddings) + ")");
+    if (pos_lo < 0 || pos_hi >= max_positions)
+      throw Error(where + "positions: " + std::to_string(pos_lo < 0 ? pos_lo : pos_hi) + " is outside [0, " +
+                  positions_limit() + ")");
   }
 
-  // Query i (absolute position S + i among the L) may see key j <= S + i when j is not padding.
-  const torch::TensorOptions long_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
-  const torch::Tensor causal =
-      torch::arange(0, L, long_opts).unsqueeze(0) <= torch::arange(S, L, long_opts).unsqueeze(1);  // (T, L)
-  const torch::Tensor allowed =
-      (causal.unsqueeze(0) & attention_mask.to(device).ne(0).unsqueeze(1)).view({B, 1, 1, T, L});
+  // Query i (index S + i among the L) may see key j <= S + i when j is real
+  // and, with a sliding window W, S + i - j < W. A pad query sees itself only.
+  detail::AttentionMask mask;
+  const int64_t W = config_.sliding_window;
+  const bool window_cuts = W > 0 && L > W;
+  if (all_real && !window_cuts && S == 0) {
+    mask.is_causal = true;
+  } else if (!(all_real && !window_cuts && T == 1)) {
+    const torch::TensorOptions long_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
+    const torch::Tensor query = torch::arange(S, L, long_opts).unsqueeze(1);  // (T, 1)
+    const torch::Tensor key = torch::arange(0, L, long_opts).unsqueeze(0);    // (1, L)
+    torch::Tensor visible = key <= query;                                      // (T, L)
+    if (W > 0) visible = visible & (query - key < W);
+    mask.allowed = ((visible.unsqueeze(0) & key_real.unsqueeze(1)) | (key == query).unsqueeze(0)).unsqueeze(1);
+  }
 
   torch::Tensor x = model_->embed_tokens->forward(ids);  // (B, T, H)
-  const auto [cos, sin] =
-      detail::rotary_cos_sin(pos, config_.dim_per_head(), config_.rope_theta, x.scalar_type(), compute_type(x));
+  const auto [cos, sin] = detail::rotary_cos_sin(config_, pos, pos_hi + 1, x.scalar_type(), compute_type(x));
   for (int64_t l = 0; l < config_.num_layers; ++l)
-    x = model_->decoder[static_cast<size_t>(l)]->forward(x, cos, sin, allowed, kv, l);
+    x = model_->decoder[static_cast<size_t>(l)]->forward(x, cos, sin, mask, kv, l);
   if (kv != nullptr) kv->advance(T);
   return model_->norm->forward(x);
 }
@@ -482,7 +718,9 @@ void TransformerLM::pretty_print(std::ostream& os) const {
   os << "TransformerLM(vocab=" << config_.vocab_size << ", hidden=" << config_.hidden_size
      << ", layers=" << config_.num_layers << ", heads=" << config_.num_heads << ", kv_heads=" << config_.kv_heads()
      << ", head_dim=" << config_.dim_per_head() << ", tied=" << config_.tie_word_embeddings
-     << ", attention_bias=" << config_.attention_bias << ")";
+     << ", attention_bias=" << config_.attention_bias << ", o_proj_bias=" << config_.o_proj_bias
+     << ", qk_norm=" << config_.qk_norm << ", sliding_window=" << config_.sliding_window
+     << ", rope_scaling=" << (config_.rope_scaling ? config_.rope_scaling->rope_type : "none") << ")";
 }
 
 nlohmann::json TransformerLM::architecture() const {
@@ -496,7 +734,8 @@ void register_transformer(ModelRegistry& registry) {
     if (initialize) return std::make_shared<TransformerLM>(c);
     return TransformerLM::uninitialized(c);
   };
-  a.hf_names = {"llama", "qwen2", "mistral", "LlamaForCausalLM", "Qwen2ForCausalLM", "MistralForCausalLM"};
+  a.hf_names = {"llama", "qwen2", "qwen3", "mistral", "LlamaForCausalLM", "Qwen2ForCausalLM", "Qwen3ForCausalLM",
+                "MistralForCausalLM"};
   a.config_from_hf = [](const nlohmann::json& hf, const std::string& where) {
     return config_from_pretrained(hf, where).to_json();
   };

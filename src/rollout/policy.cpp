@@ -53,6 +53,14 @@ std::pair<torch::Tensor, torch::Tensor> pad_prompts(const std::vector<std::vecto
   return {ids, mask};
 }
 
+// The logits (B, V) of the token after the last of `ids`: the output
+// projection of the last position only (no (B, T, V) tensor for a prompt).
+torch::Tensor next_logits(CausalLM& model, const torch::Tensor& ids, const torch::Tensor& attention,
+                          const torch::Tensor& positions, KVCache* cache) {
+  const torch::Tensor last = model.hidden_states(ids, attention, positions, cache).select(1, -1);  // (B, H)
+  return torch::matmul(last, model.output_weight().t());
+}
+
 torch::Device device_of(CausalLM& model) {
   const auto params = model.module().parameters();
   return params.empty() ? torch::Device(torch::kCPU) : params.front().device();
@@ -86,7 +94,7 @@ Generation Policy::generate(const std::vector<std::vector<int64_t>>& prompts, co
   torch::Tensor logits;  // (N, V) the next token's logits
   if (cache) {
     // Prefill each prompt once, then give its cache to its G rows.
-    logits = model.forward(prompt_ids, prompt_mask, positions_from_mask(prompt_mask, Lp), cache.get()).select(1, -1);
+    logits = next_logits(model, prompt_ids, prompt_mask, positions_from_mask(prompt_mask, Lp), cache.get());
     cache->select_rows(rows);
     logits = logits.index_select(0, rows);
   }
@@ -100,7 +108,7 @@ Generation Policy::generate(const std::vector<std::vector<int64_t>>& prompts, co
   for (int64_t t = 0; t < T; ++t) {
     if (!cache) {
       const torch::Tensor ids = torch::cat({row_prompt_ids, completion.narrow(1, 0, t)}, 1);
-      logits = model.forward(ids, attention, positions_from_mask(attention, ids.size(1)), nullptr).select(1, -1);
+      logits = next_logits(model, ids, attention, positions_from_mask(attention, ids.size(1)), nullptr);
     }
     torch::Tensor next = sample_next_token(logits, config, generator);
     next = next.masked_fill(done, config.pad_id);
@@ -111,7 +119,7 @@ Generation Policy::generate(const std::vector<std::vector<int64_t>>& prompts, co
     if (t + 1 == T || done.all().item<bool>()) break;
     if (cache) {
       const torch::Tensor position = positions_from_mask(attention, 1);
-      logits = model.forward(next.unsqueeze(1), attention, position, cache.get()).select(1, -1);
+      logits = next_logits(model, next.unsqueeze(1), attention, position, cache.get());
     }
   }
 

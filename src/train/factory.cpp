@@ -66,10 +66,10 @@ std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const Tokenizer&
   std::shared_ptr<CausalLM> model;
   if (!config.init_from.empty()) {
     model = load_model(config.init_from);
-    if (model->vocab_size() != tokenizer.vocab_size()) {
+    if (model->vocab_size() < tokenizer.vocab_size()) {
       throw Error("model.init_from " + config.init_from + ": the model's vocabulary has " +
                   std::to_string(model->vocab_size()) + " tokens but the tokenizer has " +
-                  std::to_string(tokenizer.vocab_size()));
+                  std::to_string(tokenizer.vocab_size()) + "; a model must cover every token id");
     }
   } else {
     TransformerConfig tc = config.config;
@@ -84,6 +84,10 @@ std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const Tokenizer&
   if (config.dtype == "bfloat16") model->module().to(torch::kBFloat16);
   else if (config.dtype == "float64") model->module().to(torch::kFloat64);
   else model->module().to(torch::kFloat32);
+  // NB: the embedding may be padded past the tokenizer (Qwen2.5); ids from
+  // there on are not the tokenizer's, so the policy never samples them.
+  if (model->vocab_size() > tokenizer.vocab_size())
+    model = std::make_shared<VocabularyLimit>(std::move(model), tokenizer.vocab_size());
   if (config.device != "cpu") {
     if (!torch::cuda::is_available()) {
       throw Error("model.device: \"" + config.device +

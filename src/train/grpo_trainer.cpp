@@ -5,7 +5,6 @@
 // Shapes: P prompts, G group size, N = P·G rows, Lp prompt and T completion positions.
 #include "grpo/train/grpo_trainer.h"
 
-#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <algorithm>
@@ -16,6 +15,7 @@
 
 #include "grpo/error.h"
 #include "grpo/files.h"
+#include "grpo/log.h"
 #include "grpo/io/pretrained.h"
 #include "grpo/io/weights.h"
 #include "grpo/ops/group_advantages.h"
@@ -561,13 +561,14 @@ nlohmann::json GRPOTrainer::train() {
     if (auto latest = latest_checkpoint(config_.output_dir)) {
       load_checkpoint(*latest);
       resumed = true;
-      spdlog::info("resumed from {} (step {})", *latest, step_);
+      log::info("resumed from " + *latest + " (step " + std::to_string(step_) + ")");
     }
   }
   MetricsWriter metrics((fs::path(config_.output_dir) / "metrics.jsonl").string(), resumed ? step_ : -1);
   auto log_eval = [&](const EvalResult& e) {
-    spdlog::info("eval at step {}: {} problems, accuracy {}, mean reward {:.3f}", e.step, e.problems,
-                 e.accuracy ? fmt::format("{:.3f}", *e.accuracy) : std::string("n/a"), e.mean_reward);
+    log::info("eval at step " + std::to_string(e.step) + ": " + std::to_string(e.problems) + " problems, accuracy " +
+              (e.accuracy ? log::fixed(*e.accuracy, 3) : std::string("n/a")) + ", mean reward " +
+              log::fixed(e.mean_reward, 3));
   };
   if (eval_ && evals_.empty()) log_eval(evaluate());
 
@@ -584,7 +585,7 @@ nlohmann::json GRPOTrainer::train() {
       p.kl = m["kl"].get<double>();
       p.tokens_per_second = m["tokens_per_second"].get<double>();
       p.elapsed_seconds = seconds_;  // NB: training time across resumes, so the ETA holds after one
-      spdlog::info("{}", progress_line(p));
+      log::info(progress_line(p));
     }
     if (eval_ && config_.eval.every > 0 && step_ % config_.eval.every == 0 && step_ < config_.grpo.steps) {
       log_eval(evaluate());
@@ -601,7 +602,7 @@ nlohmann::json GRPOTrainer::train() {
     const std::string dir = (std::filesystem::path(config_.output_dir) / "final").string();
     export_pretrained(policy_->model(), tokenizer_.get(), dir,
                       dtype_from_name(config_.checkpoint.save_pretrained, "checkpoint.save_pretrained"));
-    spdlog::info("wrote the policy as a Hugging Face folder: {}", dir);
+    log::info("wrote the policy as a Hugging Face folder: " + dir);
   }
   write_outputs();
   return report();

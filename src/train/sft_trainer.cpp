@@ -3,13 +3,13 @@
 // over the completion tokens of the batch.
 #include "grpo/train/sft_trainer.h"
 
-#include <spdlog/spdlog.h>
 #include <torch/torch.h>
 
 #include <chrono>
 #include <filesystem>
 
 #include "grpo/error.h"
+#include "grpo/log.h"
 #include "grpo/train/checkpoint.h"
 #include "grpo/train/factory.h"
 #include "grpo/train/metrics.h"
@@ -122,8 +122,8 @@ nlohmann::json SFTTrainer::train() {
     metrics.write(m);
     last_loss = m["loss"].get<double>();
     if (config_.logging.console && (step_ % config_.logging.log_every == 0 || step_ == config_.sft.steps)) {
-      spdlog::info("sft step {}/{} | loss {:.4f} | lr {:.2e}", step_, config_.sft.steps, last_loss,
-                   m["learning_rate"].get<double>());
+      log::info("sft step " + std::to_string(step_) + "/" + std::to_string(config_.sft.steps) + " | loss " +
+                log::fixed(last_loss, 4) + " | lr " + log::scientific(m["learning_rate"].get<double>(), 2));
     }
   }
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();

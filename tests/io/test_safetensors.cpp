@@ -360,8 +360,8 @@ TEST(Safetensors, BadEntriesNameTheTensor) {
   };
   const std::vector<Case> cases = {
       {R"({"dtype":"F33","shape":[2],"data_offsets":[0,8]})", 8, "unknown dtype \"F33\""},
-      {R"({"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,2]})", 2, "unsupported dtype \"F8_E4M3\""},
-      {R"({"dtype":"F8_E5M2","shape":[2],"data_offsets":[0,2]})", 2, "unsupported dtype \"F8_E5M2\""},
+      {R"({"dtype":"F4","shape":[2],"data_offsets":[0,1]})", 1, "unknown dtype \"F4\""},
+      {R"({"dtype":"F8_E4M3","shape":[2],"data_offsets":[0,4]})", 4, "needs 2 bytes, but data_offsets [0,4] span 4"},
       {R"({"dtype":"F32","shape":[2,3],"data_offsets":[0,20]})", 24, "needs 24 bytes, but data_offsets [0,20] span 20"},
       {R"({"dtype":"F32","shape":[2],"data_offsets":[0,8]})", 4, "past the data buffer (4 bytes)"},
       {R"({"dtype":"F32","shape":[4611686018427387904,4611686018427387904],"data_offsets":[0,8]})", 8,

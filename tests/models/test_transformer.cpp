@@ -129,8 +129,13 @@ torch::Tensor ref_forward(TransformerLM& m, const torch::Tensor& ids, const torc
           .view({B, T, heads, D})
           .transpose(1, 2);
     };
-    const torch::Tensor q = ref_rope(project("q_proj", NH), positions, c.rope_theta);
-    const torch::Tensor k = ref_rope(project("k_proj", KV), positions, c.rope_theta);
+    torch::Tensor q = project("q_proj", NH), k = project("k_proj", KV);  // (B, heads, T, D)
+    if (c.qk_norm) {
+      q = ref_rms_norm(q, p(pre + "self_attn.q_norm.weight"), c.rms_norm_eps);
+      k = ref_rms_norm(k, p(pre + "self_attn.k_norm.weight"), c.rms_norm_eps);
+    }
+    q = ref_rope(q, positions, c.rope_theta);
+    k = ref_rope(k, positions, c.rope_theta);
     const torch::Tensor v = project("v_proj", KV);
     torch::Tensor attn = torch::zeros({B, T, NH, D}, x.options());
     for (int64_t b = 0; b < B; ++b) {
@@ -139,14 +144,15 @@ torch::Tensor ref_forward(TransformerLM& m, const torch::Tensor& ids, const torc
         torch::Tensor scores = torch::matmul(q[b][head], k[b][g].t()) / std::sqrt(static_cast<double>(D));
         for (int64_t i = 0; i < T; ++i)
           for (int64_t j = 0; j < T; ++j)
-            if (j > i || mask[b][j].item<int64_t>() == 0) scores[i][j] = -INFINITY;
+            if (j > i || mask[b][j].item<int64_t>() == 0 || (c.sliding_window > 0 && i - j >= c.sliding_window))
+              scores[i][j] = -INFINITY;
         for (int64_t i = 0; i < T; ++i) {
           if (mask[b][i].item<int64_t>() == 0) continue;
           attn[b].select(0, i)[head].copy_(torch::matmul(torch::softmax(scores[i], 0), v[b][g]));
         }
       }
     }
-    x = x + ref_linear(attn.view({B, T, NH * D}), p(pre + "self_attn.o_proj.weight"));
+    x = x + ref_linear(attn.view({B, T, NH * D}), p(pre + "self_attn.o_proj.weight"), bias(pre + "self_attn.o_proj.bias"));
     const torch::Tensor h2 = ref_rms_norm(x, p(pre + "post_attention_layernorm.weight"), c.rms_norm_eps);
     const torch::Tensor gate = ref_linear(h2, p(pre + "mlp.gate_proj.weight"));
     const torch::Tensor up = ref_linear(h2, p(pre + "mlp.up_proj.weight"));
@@ -158,12 +164,23 @@ torch::Tensor ref_forward(TransformerLM& m, const torch::Tensor& ids, const torc
 }
 
 TEST(TransformerLMTest, MatchesReferenceForwardInFloat64) {
-  for (const bool tied : {false, true}) {
-    SCOPED_TRACE(tied ? "tied" : "untied");
+  struct Case {
+    const char* name;
+    bool tied, o_proj_bias, qk_norm;
+    int64_t sliding_window;
+  };
+  for (const Case& k : {Case{"untied", false, false, false, 0}, Case{"tied", true, false, false, 0},
+                        Case{"Llama attention_bias (o_proj too)", false, true, false, 0},
+                        Case{"Qwen3 q/k norms", true, false, true, 0}, Case{"Mistral window 3", false, false, false, 3}}) {
+    SCOPED_TRACE(k.name);
+    const bool tied = k.tied;
     TransformerConfig c = tiny_config(tied, /*bias=*/true);
     c.head_dim = 16;  // not hidden / heads: the projections are not square
     c.rope_theta = 500.0;
     c.rms_norm_eps = 1e-3;
+    c.o_proj_bias = k.o_proj_bias;
+    c.qk_norm = k.qk_norm;
+    c.sliding_window = k.sliding_window;
     auto m = make_model(c, 3);
     m->to(torch::kFloat64);
     torch::manual_seed(4);
@@ -179,13 +196,16 @@ TEST(TransformerLMTest, MatchesReferenceForwardInFloat64) {
 struct Variant {
   bool tied;
   bool bias;
+  int64_t window = 0;  // sliding_window
 };
 
 class TransformerCachedDecoding : public ::testing::TestWithParam<Variant> {};
 
 TEST_P(TransformerCachedDecoding, MatchesFullForwardAtEveryStep) {
   const Variant v = GetParam();
-  auto m = make_model(tiny_config(v.tied, v.bias), 1);
+  TransformerConfig c = tiny_config(v.tied, v.bias);
+  c.sliding_window = v.window;
+  auto m = make_model(c, 1);
   const int64_t B = 2, prompt = 5;
   // 10 new tokens: one multi-token step, then single ones.
   const std::vector<int64_t> chunks = {3, 1, 1, 1, 1, 1, 1, 1};
@@ -213,10 +233,11 @@ TEST_P(TransformerCachedDecoding, MatchesFullForwardAtEveryStep) {
 
 INSTANTIATE_TEST_SUITE_P(Variants, TransformerCachedDecoding,
                          ::testing::Values(Variant{false, true}, Variant{true, true}, Variant{false, false},
-                                           Variant{true, false}),
+                                           Variant{true, false}, Variant{false, false, 4}),
                          [](const ::testing::TestParamInfo<Variant>& info) {
                            return std::string(info.param.tied ? "Tied" : "Untied") +
-                                  (info.param.bias ? "Bias" : "NoBias");
+                                  (info.param.bias ? "Bias" : "NoBias") +
+                                  (info.param.window > 0 ? "Window" + std::to_string(info.param.window) : "");
                          });
 
 // ---------------------------------------------------------------- padding
@@ -414,8 +435,11 @@ TEST(TransformerConfigTest, JsonRoundTrip) {
   std::sort(keys.begin(), keys.end());
   EXPECT_EQ(keys, (std::vector<std::string>{"attention_bias", "head_dim", "hidden_size", "intermediate_size",
                                             "max_position_embeddings", "num_attention_heads", "num_hidden_layers",
-                                            "num_key_value_heads", "rms_norm_eps", "rope_theta", "tie_word_embeddings",
+                                            "num_key_value_heads", "o_proj_bias", "qk_norm", "rms_norm_eps",
+                                            "rope_scaling", "rope_theta", "sliding_window", "tie_word_embeddings",
                                             "vocab_size"}));
+  EXPECT_TRUE(j["rope_scaling"].is_null());
+  EXPECT_TRUE(j["sliding_window"].is_null());
   const TransformerConfig back = TransformerConfig::from_json(nlohmann::json::parse(j.dump()));
   EXPECT_EQ(back.to_json(), j);
   EXPECT_EQ(back.vocab_size, 151936);
@@ -472,7 +496,7 @@ TEST(TransformerConfigTest, HuggingFaceConfigFileNeedsNonStrict) {
     std::string needle;
   };
   const std::vector<Fixed> fixed = {{"hidden_act", "gelu", "silu"},
-                                    {"rope_scaling", {{"rope_type", "llama3"}, {"factor", 8.0}}, "null"},
+                                    {"partial_rotary_factor", 0.5, "1"},
                                     {"mlp_bias", true, "false"},
                                     {"use_sliding_window", true, "false"}};
   for (const Fixed& f : fixed) {
@@ -533,6 +557,149 @@ TEST(TransformerConfigTest, FromJsonErrorsNameTheKey) {
   EXPECT_NO_THROW(TransformerLM{odd});
   odd.hidden_size = 20;  // 20 / 4 = 5
   expect_grpo_error([&] { TransformerLM m(odd); }, {"head_dim", "even"}, "constructor");
+}
+
+// ---------------------------------------------------------------- Hugging Face configs
+
+TEST(TransformerConfigTest, RopeScalingRoundTripsAndIsValidated) {
+  TransformerConfig c = tiny_config();
+  grpo::RopeScaling r;
+  r.rope_type = "llama3";
+  r.factor = 8.0;
+  r.original_max_position_embeddings = 16;
+  c.rope_scaling = r;
+  const TransformerConfig back = TransformerConfig::from_json(nlohmann::json::parse(c.to_json().dump()));
+  ASSERT_TRUE(back.rope_scaling.has_value());
+  EXPECT_EQ(back.rope_scaling->rope_type, "llama3");
+  EXPECT_EQ(back.rope_scaling->factor, 8.0);
+  EXPECT_EQ(back.rope_scaling->original_max_position_embeddings, 16);
+  EXPECT_EQ(back.to_json(), c.to_json());
+
+  auto with_scaling = [&](const nlohmann::json& scaling) {
+    nlohmann::json j = tiny_config().to_json();
+    j["rope_scaling"] = scaling;
+    return j;
+  };
+  expect_grpo_error([&] { TransformerConfig::from_json(with_scaling({{"rope_type", "longrope"}, {"factor", 2.0}})); },
+                    {"TransformerConfig.rope_scaling.rope_type", "longrope", "llama3"}, "unknown type");
+  expect_grpo_error([&] { TransformerConfig::from_json(with_scaling({{"rope_type", "linear"}})); },
+                    {"rope_scaling.factor", "required"}, "no factor");
+  expect_grpo_error([&] { TransformerConfig::from_json(with_scaling({{"rope_type", "dynamic"}, {"factor", 0.5}})); },
+                    {"rope_scaling.factor", ">= 1", "0.5"}, "factor below 1");
+  expect_grpo_error([&] { TransformerConfig::from_json(with_scaling({{"rope_type", "yarn"}, {"factr", 2.0}})); },
+                    {"TransformerConfig.rope_scaling.factr", "unknown key"}, "misspelt key");
+  expect_grpo_error(
+      [&] {
+        TransformerConfig::from_json(
+            with_scaling({{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 4.0}, {"high_freq_factor", 1.0}}));
+      },
+      {"high_freq_factor", "above low_freq_factor"}, "llama3 factors reversed");
+  // Dynamic scaling extends the positions the model accepts.
+  EXPECT_EQ(TransformerConfig::from_json(with_scaling({{"rope_type", "dynamic"}, {"factor", 2.5}})).max_positions(),
+            static_cast<int64_t>(tiny_config().max_position_embeddings * 2.5));
+  EXPECT_EQ(TransformerConfig::from_json(with_scaling({{"rope_type", "linear"}, {"factor", 2.5}})).max_positions(),
+            tiny_config().max_position_embeddings);
+}
+
+TEST(TransformerConfigTest, FromPretrainedReadsEveryFamily) {
+  const nlohmann::json base = {{"hidden_size", 32}, {"intermediate_size", 64}, {"num_hidden_layers", 2},
+                               {"num_attention_heads", 4}, {"num_key_value_heads", 2}, {"vocab_size", 64},
+                               {"max_position_embeddings", 128}};
+  auto hf = [&](const std::string& model_type, nlohmann::json extra) {
+    nlohmann::json j = base;
+    j["model_type"] = model_type;
+    for (auto it = extra.begin(); it != extra.end(); ++it) j[it.key()] = it.value();
+    return j;
+  };
+  // Llama 3.1's legacy form and transformers 5's rope_parameters give one config.
+  const nlohmann::json scaling = {{"rope_type", "llama3"}, {"factor", 8.0}, {"low_freq_factor", 1.0},
+                                  {"high_freq_factor", 4.0}, {"original_max_position_embeddings", 64}};
+  const TransformerConfig legacy =
+      grpo::config_from_pretrained(hf("llama", {{"rope_theta", 500000.0}, {"rope_scaling", scaling}}));
+  nlohmann::json params = scaling;
+  params["rope_theta"] = 500000.0;
+  const TransformerConfig v5 = grpo::config_from_pretrained(hf("llama", {{"rope_parameters", params}}));
+  EXPECT_EQ(legacy.to_json(), v5.to_json());
+  EXPECT_EQ(v5.rope_theta, 500000.0);
+  ASSERT_TRUE(v5.rope_scaling);
+  EXPECT_EQ(v5.rope_scaling->rope_type, "llama3");
+  // The older "type" key, and "default" as no scaling.
+  nlohmann::json typed = scaling;
+  typed.erase("rope_type");
+  typed["type"] = "llama3";
+  EXPECT_EQ(grpo::config_from_pretrained(hf("llama", {{"rope_theta", 500000.0}, {"rope_scaling", typed}})).to_json(),
+            legacy.to_json());
+  EXPECT_FALSE(grpo::config_from_pretrained(
+                   hf("llama", {{"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 1e4}}}}))
+                   .rope_scaling);
+
+  // Llama's attention_bias covers o_proj; Qwen2 has q/k/v biases only; Qwen3 has q/k norms.
+  const TransformerConfig llama = grpo::config_from_pretrained(hf("llama", {{"attention_bias", true}}));
+  EXPECT_TRUE(llama.attention_bias && llama.o_proj_bias && !llama.qk_norm);
+  const TransformerConfig qwen2 = grpo::config_from_pretrained(
+      hf("qwen2", {{"sliding_window", 32}, {"use_sliding_window", false}, {"layer_types", {"full_attention", "full_attention"}}}));
+  EXPECT_TRUE(qwen2.attention_bias && !qwen2.o_proj_bias && !qwen2.qk_norm);
+  EXPECT_EQ(qwen2.sliding_window, 0);  // inert without use_sliding_window
+  const TransformerConfig qwen3 = grpo::config_from_pretrained(hf("qwen3", {{"head_dim", 16}, {"attention_bias", false}}));
+  EXPECT_TRUE(qwen3.qk_norm && !qwen3.attention_bias && !qwen3.o_proj_bias);
+  EXPECT_EQ(qwen3.dim_per_head(), 16);
+  // Mistral keeps its window and its whole context.
+  const TransformerConfig mistral = grpo::config_from_pretrained(hf("mistral", {{"sliding_window", 16}}));
+  EXPECT_EQ(mistral.sliding_window, 16);
+  EXPECT_EQ(mistral.max_position_embeddings, 128);
+  EXPECT_EQ(grpo::config_from_pretrained(hf("mistral", {{"sliding_window", nullptr}})).sliding_window, 0);
+
+  // What the model cannot compute is refused by name.
+  expect_grpo_error([&] { grpo::config_from_pretrained(hf("qwen2", {{"layer_types", {"sliding_attention", "full_attention"}}})); },
+                    {"layer_types", "sliding_attention"}, "Qwen2 sliding layers");
+  expect_grpo_error([&] { grpo::config_from_pretrained(hf("qwen3", {{"use_sliding_window", true}})); },
+                    {"use_sliding_window", "false"}, "Qwen3 sliding window");
+  expect_grpo_error(
+      [&] { grpo::config_from_pretrained(hf("llama", {{"rope_parameters", {{"rope_type", "longrope"}, {"factor", 2.0}}}})); },
+      {"rope_scaling.rope_type", "longrope"}, "longrope");
+  expect_grpo_error(
+      [&] {
+        grpo::config_from_pretrained(
+            hf("llama", {{"rope_parameters", {{"rope_type", "default"}, {"rope_theta", 1e4}, {"partial_rotary_factor", 0.5}}}}));
+      },
+      {"partial_rotary_factor", "1"}, "partial rotary");
+  expect_grpo_error([&] { grpo::config_from_pretrained(hf("gemma", {})); }, {"gemma", "Qwen3ForCausalLM"}, "unknown family");
+}
+
+TEST(TransformerConfigTest, HfConfigIsTheInverse) {
+  std::vector<TransformerConfig> configs;
+  TransformerConfig c = tiny_config(false, false);
+  configs.push_back(c);  // Llama
+  c.attention_bias = c.o_proj_bias = true;
+  configs.push_back(c);  // Llama with attention_bias
+  c = tiny_config(true, true);
+  configs.push_back(c);  // Qwen2
+  c = tiny_config(true, false);
+  c.qk_norm = true;
+  c.head_dim = 16;
+  configs.push_back(c);  // Qwen3
+  c = tiny_config(false, false);
+  c.sliding_window = 8;
+  configs.push_back(c);  // Mistral
+  c = tiny_config(false, false);
+  grpo::RopeScaling yarn;
+  yarn.rope_type = "yarn";
+  yarn.factor = 4.0;
+  yarn.original_max_position_embeddings = 8;
+  yarn.attention_factor = 1.2;
+  c.rope_scaling = yarn;
+  configs.push_back(c);  // Llama with yarn
+  for (const TransformerConfig& config : configs) {
+    const nlohmann::json hf = grpo::hf_config(config);
+    SCOPED_TRACE(hf.dump());
+    EXPECT_EQ(grpo::config_from_pretrained(hf).to_json(), config.to_json());
+  }
+  EXPECT_EQ(grpo::hf_config(configs[2])["architectures"][0], "Qwen2ForCausalLM");
+  EXPECT_EQ(grpo::hf_config(configs[3])["architectures"][0], "Qwen3ForCausalLM");
+  EXPECT_EQ(grpo::hf_config(configs[4])["architectures"][0], "MistralForCausalLM");
+  TransformerConfig lone = tiny_config(false, false);
+  lone.o_proj_bias = true;
+  expect_grpo_error([&] { grpo::hf_config(lone); }, {"o_proj bias", "no Hugging Face architecture"}, "o_proj bias alone");
 }
 
 // ---------------------------------------------------------------- clone

@@ -11,6 +11,7 @@
 #include <grpo/error.h>
 #include <grpo/io/pretrained.h>
 #include <grpo/io/weights.h>
+#include <grpo/log.h>
 #include <grpo/rewards/reward.h>
 #include <grpo/rollout/sampler.h>
 #include <grpo/train/checkpoint.h>
@@ -19,7 +20,6 @@
 #include <grpo/train/sft_trainer.h>
 
 #include <CLI/CLI.hpp>
-#include <spdlog/spdlog.h>
 
 #include <iostream>
 
@@ -37,7 +37,7 @@ void add_common(CLI::App* cmd, Common& c) {
 
 grpo::TrainConfig load(const Common& c) {
   grpo::TrainConfig config = grpo::load_config(c.config, c.overrides);
-  spdlog::set_level(spdlog::level::from_str(config.logging.level));
+  grpo::log::set_level(config.logging.level);
   return config;
 }
 
@@ -117,7 +117,7 @@ int main(int argc, char** argv) {
       try {
         tokenizer = grpo::load_tokenizer(export_checkpoint);
       } catch (const grpo::Error& e) {
-        spdlog::warn("no tokenizer written: {}", e.what());
+        grpo::log::warn(std::string("no tokenizer written: ") + e.what());
       }
       c10::optional<c10::ScalarType> dtype;
       if (!export_dtype.empty()) dtype = grpo::dtype_from_name(export_dtype, "--dtype");

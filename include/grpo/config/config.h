@@ -155,7 +155,7 @@ struct CheckpointConfig {
 struct LoggingConfig {
   int64_t log_every = 1;              // console progress line every this many steps
   bool console = true;                // false = no progress lines (metrics.jsonl is always written)
-  std::string level = "info";         // spdlog level: "trace" | "debug" | "info" | "warn" | "error" | "off"
+  std::string level = "info";         // level: "trace" | "debug" | "info" | "warn" | "error" | "off"
 };
 
 // A whole run. JSON: {"seed": 0, "output_dir": "runs/x", "threads": 0, "model": {...},

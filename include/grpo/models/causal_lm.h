@@ -67,6 +67,37 @@ class CausalLM {
   virtual nlohmann::json architecture() const;
 };
 
+// A view of `inner` whose vocabulary ends at `vocab` (<= inner's), for a
+// checkpoint whose embedding is padded past its tokenizer (Qwen2.5: 151936
+// rows, 151665 tokens): output_weight() is the first `vocab` rows, so ids at
+// or above it have no logit, and are never sampled, scored or decoded; the
+// policy's distribution is over the tokenizer's ids. Parameters, cache,
+// architecture and checkpoints are the inner model's, whole.
+class VocabularyLimit : public CausalLM {
+ public:
+  // Raises grpo::Error unless 0 < vocab <= inner->vocab_size().
+  VocabularyLimit(std::shared_ptr<CausalLM> inner, int64_t vocab);
+
+  torch::Tensor hidden_states(const torch::Tensor& ids, const torch::Tensor& attention_mask,
+                              const torch::Tensor& positions, KVCache* cache) override;
+  torch::Tensor output_weight() override;  // inner's rows [0, vocab)
+  std::unique_ptr<KVCache> make_cache(int64_t batch, int64_t max_length) override;
+  int64_t vocab_size() const override { return vocab_; }
+  int64_t max_positions() const override;
+  torch::nn::Module& module() override;
+  std::shared_ptr<CausalLM> clone() const override;  // a view of the inner model's clone
+  nlohmann::json architecture() const override;
+
+  const std::shared_ptr<CausalLM>& inner() const { return inner_; }
+
+ private:
+  std::shared_ptr<CausalLM> inner_;
+  int64_t vocab_;
+};
+
+// The model under any VocabularyLimit views: what is saved and exported.
+const CausalLM& unwrap(const CausalLM& model);
+
 // Position ids (B, T) of the last T positions of a left-padded attention mask
 // (B, S + T): each real token's index among its row's real tokens; pads get 0.
 torch::Tensor positions_from_mask(const torch::Tensor& attention_mask, int64_t T);

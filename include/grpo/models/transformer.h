@@ -11,6 +11,7 @@
 #include <iosfwd>
 #include <memory>
 #include <nlohmann/json_fwd.hpp>
+#include <optional>
 #include <string>
 #include <utility>
 #include <vector>
@@ -19,9 +20,29 @@
 
 namespace grpo {
 
-// Hyper-parameters, one-to-one with a Hugging Face Llama / Qwen2 config.json
-// (the JSON key is named where it differs from the field). The defaults are
-// Llama 2 7B's, as in Hugging Face's LlamaConfig except rms_norm_eps (1e-6 there).
+// RoPE scaling, as a Hugging Face config's "rope_scaling" (transformers 5's
+// "rope_parameters" less rope_theta), computed as transformers'
+// modeling_rope_utils does. JSON keys are the field names.
+struct RopeScaling {
+  std::string rope_type = "linear";  // "linear", "dynamic" (NTK), "yarn" or "llama3"
+  // How many times longer than the pre-training context. Required, >= 1, but
+  // for yarn, which derives it as max_position_embeddings / original when absent.
+  std::optional<double> factor;
+  int64_t original_max_position_embeddings = 0;  // the pre-training context (llama3, yarn); 0 = max_position_embeddings
+  double low_freq_factor = 1.0;                  // llama3: wavelengths above original / low_freq_factor are scaled
+  double high_freq_factor = 4.0;                 // llama3: wavelengths below original / high_freq_factor are kept
+  double beta_fast = 32.0;                       // yarn: rotations where interpolation starts to fade (0 = 32)
+  double beta_slow = 1.0;                        // yarn: rotations where it is complete (0 = 1)
+  std::optional<double> mscale;                  // yarn: with mscale_all_dim, derives attention_factor
+  std::optional<double> mscale_all_dim;          // yarn
+  std::optional<double> attention_factor;        // yarn: scale of cos and sin; 0.1·ln(factor) + 1 when absent
+  bool truncate = true;                          // yarn: round the correction range to whole dimensions
+};
+
+// Hyper-parameters, one-to-one with a Hugging Face Llama / Qwen2 / Qwen3 /
+// Mistral config.json (the JSON key is named where it differs from the
+// field). The defaults are Llama 2 7B's, as in Hugging Face's LlamaConfig
+// except rms_norm_eps (1e-6 there).
 struct TransformerConfig {
   int64_t vocab_size = 32000;              // V
   int64_t hidden_size = 4096;              // H
@@ -34,11 +55,18 @@ struct TransformerConfig {
   double rms_norm_eps = 1e-5;              // added to the mean square in every RMSNorm
   int64_t max_position_embeddings = 2048;  // longest sequence accepted (cached + new positions)
   bool tie_word_embeddings = false;        // true = the output projection is the token embedding
-  bool attention_bias = false;             // bias on q/k/v projections (Qwen2); o_proj never has one
+  bool attention_bias = false;             // bias on the q/k/v projections (Qwen2; Llama's attention_bias)
+  bool o_proj_bias = false;                // bias on o_proj (Llama's attention_bias; never in Qwen2)
+  bool qk_norm = false;                    // RMSNorm over each head's queries and keys before RoPE (Qwen3)
+  int64_t sliding_window = 0;              // a query sees the last sliding_window positions only (Mistral); 0 = all
+  std::optional<RopeScaling> rope_scaling;  // null = plain RoPE
 
   // num_kv_heads and head_dim with 0 resolved.
   int64_t kv_heads() const;
   int64_t dim_per_head() const;
+  // Longest sequence accepted: max_position_embeddings, or that × factor
+  // with dynamic RoPE scaling, which exists to reach past it.
+  int64_t max_positions() const;
 
   // Raises grpo::Error naming the first bad field (and its JSON key) under
   // `path`, what was expected and the value that came:
@@ -51,8 +79,8 @@ struct TransformerConfig {
   // may also be null). strict = true rejects keys this config does not know;
   // false ignores them, for a full Hugging Face config.json (architectures,
   // torch_dtype, token ids, ...). Either way hidden_act must be "silu",
-  // rope_scaling null, mlp_bias and use_sliding_window false when present,
-  // since this model implements nothing else. Wrong types, unknown keys and
+  // mlp_bias and use_sliding_window false and partial_rotary_factor 1 when
+  // present, since this model implements nothing else. Wrong types, unknown keys and
   // bad values (validate()) raise grpo::Error naming the key under `path`:
   //   TransformerConfig.hidden_size: expected an integer, got "32"
   static TransformerConfig from_json(const nlohmann::json& j, bool strict = true,
@@ -60,14 +88,23 @@ struct TransformerConfig {
 };
 
 // The TransformerConfig a Hugging Face config.json describes (by its
-// "architectures", else its "model_type": Llama, Qwen2 or Mistral). Keys this
-// model does not need (token ids, torch_dtype, ...) are ignored; keys that
-// would change the network (hidden_act, rope_scaling, mlp_bias) must have the
-// values it implements. rms_norm_eps defaults to transformers' 1e-6; Qwen2 gets
-// q/k/v biases; Mistral's sliding_window caps max_position_embeddings, since
-// within the window sliding and full attention are the same. Raises
+// "architectures", else its "model_type": Llama, Qwen2, Qwen3 or Mistral).
+// Keys this model does not need (token ids, torch_dtype, ...) are ignored;
+// keys that would change the network (hidden_act, mlp_bias, layer_types,
+// use_sliding_window, partial_rotary_factor) must have the values it
+// implements. RoPE settings come from "rope_scaling" + "rope_theta" or from
+// transformers 5's "rope_parameters". rms_norm_eps defaults to transformers'
+// 1e-6; Llama's attention_bias covers q/k/v and o_proj, Qwen2 always has q/k/v
+// biases, Qwen3 has q/k norms; Mistral keeps its sliding_window. Raises
 // grpo::Error prefixed with `where` for an unknown architecture or a bad key.
 TransformerConfig config_from_pretrained(const nlohmann::json& config, const std::string& where = "config.json");
+
+// The inverse: the config.json transformers reads for `config` (Qwen3 with
+// q/k norms, Qwen2 with q/k/v biases and none on o_proj, Mistral with a
+// sliding window, Llama otherwise), RoPE scaling in the "rope_scaling" +
+// "rope_theta" form that every transformers version reads. Raises grpo::Error
+// for a combination no Hugging Face architecture has (o_proj bias alone).
+nlohmann::json hf_config(const TransformerConfig& config);
 
 // Keys and values of every layer, preallocated to max_length positions so
 // decoding appends in place. Meant for inference: what is cached is detached
@@ -108,8 +145,8 @@ class TransformerKVCache : public KVCache {
 };
 
 class ModelRegistry;
-// Registers TransformerLM as "transformer", reading Hugging Face Llama, Qwen2
-// and Mistral configs (register_builtin_models calls it).
+// Registers TransformerLM as "transformer", reading Hugging Face Llama, Qwen2,
+// Qwen3 and Mistral configs (register_builtin_models calls it).
 void register_transformer(ModelRegistry& registry);
 
 namespace detail {
@@ -120,7 +157,8 @@ struct Projection;
 // named_parameters() are the Hugging Face Llama names, so a Hugging Face
 // checkpoint's tensors map one-to-one: model.embed_tokens.weight,
 // model.layers.{i}.self_attn.{q,k,v,o}_proj.weight (+ {q,k,v}_proj.bias with
-// attention_bias), model.layers.{i}.mlp.{gate,up,down}_proj.weight,
+// attention_bias, o_proj.bias with o_proj_bias, {q,k}_norm.weight with
+// qk_norm), model.layers.{i}.mlp.{gate,up,down}_proj.weight,
 // model.layers.{i}.{input,post_attention}_layernorm.weight, model.norm.weight,
 // lm_head.weight (absent with tie_word_embeddings). The model has no buffers.
 class TransformerLM : public torch::nn::Module, public CausalLM {
@@ -136,11 +174,14 @@ class TransformerLM : public torch::nn::Module, public CausalLM {
   static std::shared_ptr<TransformerLM> uninitialized(const TransformerConfig& config);
 
   // ids (B, T) int64 in [0, V); attention_mask (B, S + T) any dtype, nonzero =
-  // real token; positions (B, T) int64 in [0, max_position_embeddings); cache
-  // from make_cache() or null. Returns (B, T, H) in the model's dtype. The
-  // values of ids and positions are checked (one device-to-host read). Rows
-  // of a pad query are finite and meaningless. With a cache, the new keys and
-  // values are appended (its length grows by T); an error leaves it unchanged.
+  // real token; positions (B, T) int64 in [0, max_positions()); cache from
+  // make_cache() or null. Returns (B, T, H) in the model's dtype. The values
+  // of ids and positions are checked (one device-to-host read). Attention is
+  // at::scaled_dot_product_attention (flash or memory-efficient kernels on a
+  // GPU), causal (and within sliding_window) over the real keys; a pad query
+  // sees only itself, so its row is finite and meaningless. With a cache, the
+  // new keys and values are appended in the model's dtype (its length grows
+  // by T); an error leaves it unchanged.
   torch::Tensor hidden_states(const torch::Tensor& ids, const torch::Tensor& attention_mask,
                               const torch::Tensor& positions, KVCache* cache) override;
   // (V, H): lm_head.weight, or model.embed_tokens.weight when tied.
@@ -149,7 +190,7 @@ class TransformerLM : public torch::nn::Module, public CausalLM {
   std::unique_ptr<KVCache> make_cache(int64_t batch, int64_t max_length) override;
 
   int64_t vocab_size() const override { return config_.vocab_size; }
-  int64_t max_positions() const override { return config_.max_position_embeddings; }
+  int64_t max_positions() const override { return config_.max_positions(); }
   // Same config, a copy of every parameter (dtype, device, requires_grad kept)
   // and the training flag; does not draw from the global generator.
   std::shared_ptr<CausalLM> clone() const override;

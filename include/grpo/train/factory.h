@@ -23,9 +23,11 @@ std::shared_ptr<Tokenizer> make_tokenizer(const TokenizerConfig& config, const s
 
 // The model a config asks for: loaded from model.init_from (load_model), or a
 // fresh TransformerLM from model.config through the ModelRegistry (vocab_size
-// 0 = the tokenizer's), in model.dtype on model.device. Seeds LibTorch's
-// generator with `seed` before initializing a fresh model. grpo::Error when the
-// vocabularies disagree or the device is not available.
+// 0 = the tokenizer's), in model.dtype on model.device. A model whose
+// vocabulary is larger than the tokenizer's (a padded embedding) comes as a
+// VocabularyLimit view at the tokenizer's size. Seeds LibTorch's generator
+// with `seed` before initializing a fresh model. grpo::Error when the model
+// has fewer ids than the tokenizer or the device is not available.
 std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const Tokenizer& tokenizer, uint64_t seed);
 
 // PromptDataset options from the data section, shuffled with `seed`.
