@@ -136,14 +136,17 @@ TEST(Pretrained, ArchitecturesAndTheirKeys) {
   json mistral = llama;
   mistral["architectures"] = {"MistralForCausalLM"};
   mistral["sliding_window"] = 48;
-  EXPECT_EQ(grpo::config_from_pretrained(mistral).max_position_embeddings, 48);
+  // The window is attention's, not the context's: the whole context stays.
+  EXPECT_EQ(grpo::config_from_pretrained(mistral).max_position_embeddings, 64);
+  EXPECT_EQ(grpo::config_from_pretrained(mistral).sliding_window, 48);
   json gpt2 = llama;
   gpt2["architectures"] = {"GPT2LMHeadModel"};
   EXPECT_HAS(error_of([&] { grpo::config_from_pretrained(gpt2, "x/config.json"); }),
              "x/config.json: architecture \"GPT2LMHeadModel\" is not supported");
   json scaled = llama;
-  scaled["rope_scaling"] = {{"rope_type", "llama3"}};
+  scaled["rope_scaling"] = {{"rope_type", "llama3"}};  // no factor
   EXPECT_HAS(error_of([&] { grpo::config_from_pretrained(scaled, "y/config.json"); }), "y/config.json");
+  EXPECT_HAS(error_of([&] { grpo::config_from_pretrained(scaled, "y/config.json"); }), "rope_scaling.factor");
 }
 
 TEST(Pretrained, BadFoldersAreNamed) {
@@ -161,4 +164,13 @@ TEST(Pretrained, BadFoldersAreNamed) {
   EXPECT_HAS(msg, "the weights do not fit config.json");
   EXPECT_HAS(msg, "missing tensor 'model.layers.5.self_attn.q_proj.weight'");
   EXPECT_HAS(msg, "tensor 'model.layers.0.mlp.up_proj.weight' has shape [172, 64], the config implies [176, 64]");
+
+  // A folder with PyTorch pickles only is refused by name, never unpickled.
+  fs::create_directories(dir / "pickled");
+  fs::copy_file(kModels + "/stories260K/config.json", dir / "pickled/config.json");
+  std::ofstream(dir / "pickled/pytorch_model.bin") << "not read";
+  const std::string pickled = error_of([&] { grpo::load_pretrained(dir / "pickled"); });
+  EXPECT_HAS(pickled, "pytorch_model.bin");
+  EXPECT_HAS(pickled, "model.safetensors");
+  EXPECT_HAS(pickled, "only safetensors");
 }

@@ -517,8 +517,8 @@ TEST(Safetensors, WriterRejectsBadInputAndLeavesNoTemporaryFile) {
   EXPECT_HAS(msg, "tensor 'x' appears twice");
   EXPECT_HAS(error_of([&] { grpo::save_safetensors(path, List{{"", t}}); }), "empty name");
   EXPECT_HAS(error_of([&] { grpo::save_safetensors(path, List{{"__metadata__", t}}); }), "reserved");
-  msg = error_of([&] { grpo::save_safetensors(path, List{{"c", torch::ones({2}, torch::kComplexFloat)}}); });
-  EXPECT_HAS(msg, "tensor 'c' has dtype ComplexFloat");
+  msg = error_of([&] { grpo::save_safetensors(path, List{{"c", torch::ones({2}, torch::kComplexDouble)}}); });
+  EXPECT_HAS(msg, "tensor 'c' has dtype ComplexDouble");
   EXPECT_FALSE(fs::exists(path));
   EXPECT_FALSE(fs::exists(tmp));
 
