@@ -11,12 +11,15 @@ else()
   find_program(_grpo_default_python NAMES python3)
 endif()
 set(GRPO_PYTHON "${_grpo_default_python}" CACHE FILEPATH "Python with torch (and the tests' references)")
-if(NOT Torch_DIR AND GRPO_PYTHON)
+# NB: a Torch_DIR that came from this environment on an earlier configure does
+# not stop the lookup, so the prefix path (handed to the consumer tests) keeps it.
+if(GRPO_PYTHON AND (NOT Torch_DIR OR Torch_DIR STREQUAL "${GRPO_TORCH_DIR_FROM_PYTHON}"))
   execute_process(COMMAND ${GRPO_PYTHON} -c "import torch.utils; print(torch.utils.cmake_prefix_path)"
                   OUTPUT_VARIABLE _grpo_torch_prefix OUTPUT_STRIP_TRAILING_WHITESPACE
                   RESULT_VARIABLE _grpo_torch_found ERROR_QUIET)
   if(_grpo_torch_found EQUAL 0 AND IS_DIRECTORY "${_grpo_torch_prefix}")
     list(APPEND CMAKE_PREFIX_PATH "${_grpo_torch_prefix}")
+    set(GRPO_TORCH_DIR_FROM_PYTHON "${_grpo_torch_prefix}/Torch" CACHE INTERNAL "")
     # NB: TorchConfig looks for its libraries on the system paths first; this
     # keeps another LibTorch there (Debian's libtorch-dev) from being mixed in.
     get_filename_component(_grpo_torch_lib "${_grpo_torch_prefix}/../../lib" ABSOLUTE)
