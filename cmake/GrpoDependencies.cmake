@@ -37,6 +37,7 @@ if(NOT DEFINED TORCH_CUDA_ARCH_LIST AND NOT DEFINED ENV{TORCH_CUDA_ARCH_LIST})
   set(TORCH_CUDA_ARCH_LIST "9.0+PTX")   # only Torch's own nvcc flags, unused here
 endif()
 find_package(Torch REQUIRED)
+get_filename_component(GRPO_TORCH_LIBRARY_DIR "${TORCH_LIBRARY}" DIRECTORY)
 if(GRPO_CUDA_KERNELS)
   set(CMAKE_CUDA_ARCHITECTURES "${_grpo_cuda_architectures}")
 endif()
