@@ -1,6 +1,6 @@
 // HFTokenizer on the tokenizer.json fixtures of tests/fixtures/tokenizers (made by
 // make_fixtures.py): ids worked out by hand from the BPE rules on the tiny ones, and
-// golden ids from Hugging Face `tokenizers` (make_golden.js) over seeded random texts.
+// golden ids from Hugging Face `tokenizers` (make_golden.py) over seeded random texts.
 // Byte-level ids in the tiny fixtures follow GPT-2: the 256 byte symbols sorted by code
 // point, so a printable ASCII character c has id c - 33 and 'Ġ' (space) has id 220.
 #include <grpo/tokenizers/hf_tokenizer.h>
