@@ -82,6 +82,19 @@ torch::Tensor widen(const torch::Tensor& x, int64_t T) {
   return torch::constant_pad_nd(x, {0, T - x.size(1)}, 0);
 }
 
+// The loss options of one optimizer update made of the rows of `mask` (n, T),
+// however many micro-batches it is computed in: the normalizer spans the whole
+// update, so the micro-batches' gradients add up to exactly the update's.
+// NB: the op's BNPO divides each call by that call's own tokens, so K
+// micro-batches would add up K token means; over the whole update BNPO is the
+// update's token mean, which is the op's DAPO (the same row weights) with the
+// update's token count as its normalizer.
+GrpoLossOptions update_loss_options(GrpoLossOptions o, const torch::Tensor& mask) {
+  if (o.loss_type == LossType::BNPO) o.loss_type = LossType::DAPO;
+  o.normalizer = loss_normalizer(o.loss_type, mask);
+  return o;
+}
+
 // Right-pads (or left-pads) a (n, L) tensor to L_to columns with `value`.
 torch::Tensor pad_to(const torch::Tensor& x, int64_t L_to, int64_t value, bool left) {
   const int64_t extra = L_to - x.size(1);
@@ -359,8 +372,8 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
   const int64_t mini = N / g.mini_batches;
   const int64_t micro = g.micro_batch_size > 0 ? g.micro_batch_size : mini;
   const int64_t total_updates = config_.grpo.steps * g.num_iterations * g.mini_batches;
-  GrpoLossOptions lo = config_.loss.policy;
-  lo.max_completion_length = config_.sampling.max_new_tokens;
+  GrpoLossOptions policy_loss = config_.loss.policy;
+  policy_loss.max_completion_length = config_.sampling.max_new_tokens;
   LogprobOptions po;
   po.temperature = config_.sampling.temperature;
   po.chunk_tokens = g.logprob_chunk_tokens;
@@ -374,8 +387,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
     const torch::Tensor order_t = torch::tensor(order, torch::kLong).to(device);
     for (int64_t u = 0; u < g.mini_batches; ++u) {
       const torch::Tensor rows = order_t.narrow(0, u * mini, mini);
-      // NB: the whole update's denominator, so the micro-batches add up to its exact gradient.
-      lo.normalizer = loss_normalizer(lo.loss_type, b.rollout.completion_mask.index_select(0, rows));
+      const GrpoLossOptions lo = update_loss_options(policy_loss, b.rollout.completion_mask.index_select(0, rows));
       optimizer_->zero_grad();
       double update_loss = 0;
       for (int64_t begin = 0; begin < mini; begin += micro) {

@@ -127,11 +127,12 @@ TEST(Trainer, ResumeIsExact) {
 }
 
 // Gradient accumulation over micro-batches gives the same gradient and update
-// as the whole mini-batch at once, for every loss type whose normalizer spans
-// the update. NB: grad_norm is compared, since Adam's first step barely
-// depends on the gradient's scale.
+// as the whole mini-batch at once, for every loss type: the normalizer spans
+// the update (BNPO's too: the update's token mean, not a sum of micro-batch
+// means). NB: grad_norm is compared, since Adam's first step barely depends on
+// the gradient's scale.
 TEST(Trainer, MicroBatchesGiveTheFullBatchUpdate) {
-  for (const std::string loss_type : {"dapo", "grpo", "dr_grpo"}) {
+  for (const std::string loss_type : {"dapo", "grpo", "dr_grpo", "bnpo"}) {
     SCOPED_TRACE(loss_type);
     TempDir dir("accum_" + loss_type);
     grpo::TrainConfig c = tiny_config(dir.path.string());
