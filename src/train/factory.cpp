@@ -112,11 +112,13 @@ std::vector<int64_t> stop_ids(const SamplingConfig& sampling, const Tokenizer& t
   return ids;
 }
 
-PromptDatasetOptions sft_dataset_options(const SftConfig& sft, uint64_t seed) {
+PromptDatasetOptions sft_dataset_options(const SftConfig& sft, const DataConfig& data, uint64_t seed) {
   PromptDatasetOptions opt;
   opt.prompt_key = sft.prompt_key;
   opt.template_text = sft.template_text;
   opt.seed = seed;
+  opt.chat_template = data.chat_template;
+  opt.system_prompt = data.system_prompt;
   return opt;
 }
 

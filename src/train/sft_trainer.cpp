@@ -51,7 +51,7 @@ std::unique_ptr<SFTTrainer> SFTTrainer::from_config(const TrainConfig& config) {
   auto model = make_model(config.model, *tokenizer, config.seed);
   return std::make_unique<SFTTrainer>(config, std::move(model), std::move(tokenizer),
                                       PromptDataset::from_jsonl(config.sft.train,
-                                                                sft_dataset_options(config.sft, config.seed)));
+                                                                sft_dataset_options(config.sft, config.data, config.seed)));
 }
 
 std::string SFTTrainer::output_checkpoint() const { return (fs::path(config_.output_dir) / "sft").string(); }
