@@ -151,6 +151,8 @@ GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
   }
   apply_threads(config_.threads);
   policy_ = std::make_unique<Policy>(std::move(model));
+  optimizer_ = std::make_unique<MasterAdamW>(policy_->model(), config_.optimizer);
+  // NB: a copy of the policy as it computes (bfloat16 in mixed precision), not of its float32 masters.
   if (config_.loss.policy.beta > 0) reference_ = std::make_unique<ReferenceModel>(*policy_);
 
   GroupSamplerConfig sc;
@@ -159,11 +161,11 @@ GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
   sc.generation.eos_ids = stop_ids(config_.sampling, *tokenizer_);
   sc.mask_truncated_completions = config_.sampling.mask_truncated_completions;
   sampler_ = std::make_unique<GroupSampler>(*policy_, tokenizer_, sc);
-
-  optimizer_ = make_adamw(policy_->model().module().parameters(), config_.optimizer);
 }
 
 GRPOTrainer::~GRPOTrainer() = default;
+
+CausalLM& GRPOTrainer::master_model() { return optimizer_->master(); }
 
 std::unique_ptr<GRPOTrainer> GRPOTrainer::from_config(const TrainConfig& config) {
   config.validate();
@@ -402,6 +404,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
         const GrpoLossResult out = grpo_loss(lp.logprobs, narrow_t(b.old_logp), narrow_t(b.ref_logp),
                                              b.advantages.index_select(0, r.index), mask, lo);
         out.loss.backward();
+        optimizer_->add_grads();
         update_loss += out.loss.item<double>();
         const LossStats s = read_stats(out.stats);
         tokens += s.token_count;
@@ -415,7 +418,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
         }
       }
       const double lr = config_.optimizer.lr_at(updates_, total_updates);
-      const double norm = optimizer_step(*optimizer_, config_.optimizer, lr, "GRPOTrainer: step " + std::to_string(step_ + 1));
+      const double norm = optimizer_->step(lr, "GRPOTrainer: step " + std::to_string(step_ + 1));
       ++updates_;
       losses.push_back(update_loss);
       norms.push_back(norm);
@@ -478,9 +481,10 @@ std::string GRPOTrainer::save_checkpoint() {
   fs::create_directories(config_.output_dir, ec);
   CheckpointContents c;
   c.model = &policy_->model();
+  if (optimizer_->has_copy()) c.weights = &optimizer_->master();
   c.tokenizer = tokenizer_.get();
   c.reference = reference_ ? &reference_->model() : nullptr;
-  c.optimizer = optimizer_.get();
+  c.optimizer = &optimizer_->adamw();
   c.trainer_state = trainer_state();
   c.config = config_.to_json();
   write_checkpoint(dir, c);
@@ -491,7 +495,9 @@ std::string GRPOTrainer::save_checkpoint() {
 void GRPOTrainer::load_checkpoint(const std::string& dir) {
   const nlohmann::json state = read_trainer_state(dir);
   try {
-    load_weights(policy_->model().module(), (fs::path(dir) / "model.pt").string());
+    // NB: model.pt holds the master weights (float32 in mixed precision); the policy is rounded from them.
+    load_weights(optimizer_->master().module(), (fs::path(dir) / "model.pt").string());
+    optimizer_->refresh_model();
     if (reference_) {
       const fs::path ref = fs::path(dir) / "reference.pt";
       if (!fs::exists(ref)) throw Error(ref.string() + ": missing; the run has β > 0 and needs the reference weights");
@@ -501,7 +507,7 @@ void GRPOTrainer::load_checkpoint(const std::string& dir) {
     const std::string opt_path = (fs::path(dir) / "optimizer.pt").string();
     try {
       archive.load_from(opt_path);
-      optimizer_->load(archive);
+      optimizer_->adamw().load(archive);
     } catch (const c10::Error& e) {
       throw Error(opt_path + ": cannot read the optimizer state: " + e.what_without_backtrace());
     }
@@ -611,7 +617,7 @@ nlohmann::json GRPOTrainer::train() {
   if (saved_at != step_) save_checkpoint();
   if (!config_.checkpoint.save_pretrained.empty()) {
     const std::string dir = (std::filesystem::path(config_.output_dir) / "final").string();
-    export_pretrained(policy_->model(), tokenizer_.get(), dir,
+    export_pretrained(optimizer_->master(), tokenizer_.get(), dir,
                       dtype_from_name(config_.checkpoint.save_pretrained, "checkpoint.save_pretrained"));
     spdlog::info("wrote the policy as a Hugging Face folder: {}", dir);
   }

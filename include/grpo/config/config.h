@@ -27,7 +27,11 @@ namespace grpo {
 struct ModelConfig {
   std::string init_from;              // model folder to load weights (and the model config) from; "" = fresh
   TransformerConfig config;           // JSON "config": Hugging Face keys; vocab_size 0 = the tokenizer's
-  std::string dtype = "float32";      // "float32" | "bfloat16" | "float64"
+  // "float32" | "float64": weights, gradients and AdamW state in that dtype.
+  // "bfloat16": mixed precision: the policy and reference compute and sample
+  // in bfloat16, while the optimizer steps float32 master weights with float32
+  // gradients and state (what checkpoints save).
+  std::string dtype = "float32";
   // Where the policy and reference run: "cpu", "cuda" or "cuda:N". Rewards and
   // advantages are computed on the CPU; each step's batch then moves to the
   // model's device once, where its log-probs and loss are computed.
