@@ -1,9 +1,16 @@
-// The factory's parts built from a config: SFT prompts formatted as GRPO's.
+// The factory's parts built from a config: SFT prompts formatted as GRPO's,
+// and a checkpoint loaded in model.dtype.
+#include <grpo/train/checkpoint.h>
 #include <grpo/train/factory.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
+#include <torch/torch.h>
+
+#include "test_util.h"
+#include "train/tiny_run.h"
 
 using nlohmann::json;
+using namespace grpo_test;
 
 // SFT shows an instruction model its prompts as GRPO does: the data section's
 // chat template and system prompt around the SFT template.
@@ -27,4 +34,33 @@ TEST(Factory, SftFormatsPromptsAsGrpoDoes) {
   c.data.system_prompt = "";
   EXPECT_EQ(grpo::PromptDataset::from_records({record}, grpo::sft_dataset_options(c.sft, c.data, 0)).get(0).prompt,
             "What is 2+2?");
+}
+
+// A checkpoint comes back in model.dtype, whatever it was saved in: the
+// command line's eval and sample load through here.
+TEST(Factory, MakeModelLoadsACheckpointInModelDtype) {
+  TempDir dir("factory_dtype");
+  grpo::TrainConfig c = tiny_config(dir.path.string());
+  auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+  auto model = grpo::make_model(c.model, *tokenizer, c.seed);
+  grpo::CheckpointContents contents;
+  contents.model = model.get();
+  grpo::write_checkpoint(dir / "ckpt", contents);
+
+  grpo::ModelConfig m = c.model;
+  m.init_from = dir / "ckpt";
+  for (const auto& [name, dtype] : {std::pair<std::string, torch::Dtype>{"float32", torch::kFloat32},
+                                    {"bfloat16", torch::kBFloat16},
+                                    {"float64", torch::kFloat64}}) {
+    SCOPED_TRACE(name);
+    m.dtype = name;
+    auto loaded = grpo::make_model(m, *tokenizer, 0);
+    const auto params = loaded->module().parameters();
+    const auto original = model->module().parameters();
+    ASSERT_EQ(params.size(), original.size());
+    for (size_t i = 0; i < params.size(); ++i) {
+      EXPECT_EQ(params[i].scalar_type(), dtype);
+      EXPECT_TRUE(torch::equal(params[i], original[i].to(dtype))) << "parameter " << i;
+    }
+  }
 }
