@@ -126,4 +126,10 @@ void apply_threads(int64_t threads) {
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
 }
 
+void apply_allow_tf32(bool allow) {
+  // NB: this setter keeps LibTorch's legacy flag and its per-backend precision
+  // in step; setting only the new one makes allowTF32CuBLAS() throw.
+  at::globalContext().setAllowTF32CuBLAS(allow);
+}
+
 }  // namespace grpo

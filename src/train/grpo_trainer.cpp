@@ -150,6 +150,7 @@ GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
                 " training prompts, got " + std::to_string(config_.grpo.prompts_per_step));
   }
   apply_threads(config_.threads);
+  apply_allow_tf32(config_.model.allow_tf32);
   policy_ = std::make_unique<Policy>(std::move(model));
   optimizer_ = std::make_unique<MasterAdamW>(policy_->model(), config_.optimizer);
   // NB: a copy of the policy as it computes (bfloat16 in mixed precision), not of its float32 masters.

@@ -38,6 +38,7 @@ SFTTrainer::SFTTrainer(TrainConfig config, std::shared_ptr<CausalLM> model, std:
     }
   }
   apply_threads(config_.threads);
+  apply_allow_tf32(config_.model.allow_tf32);
   policy_ = std::make_unique<Policy>(std::move(model));
   optimizer_ = std::make_unique<MasterAdamW>(policy_->model(), config_.sft.optimizer);
 }

@@ -1,5 +1,5 @@
 // The factory's parts built from a config: SFT prompts formatted as GRPO's,
-// and a checkpoint loaded in model.dtype.
+// a checkpoint loaded in model.dtype, and the TF32 switch.
 #include <grpo/train/checkpoint.h>
 #include <grpo/train/factory.h>
 #include <gtest/gtest.h>
@@ -63,4 +63,20 @@ TEST(Factory, MakeModelLoadsACheckpointInModelDtype) {
       EXPECT_TRUE(torch::equal(params[i], original[i].to(dtype))) << "parameter " << i;
     }
   }
+}
+
+// model.allow_tf32 sets LibTorch's CUDA matmul precision, and the legacy and
+// new flags agree (LibTorch raises on a mix); on the CPU it changes nothing.
+TEST(Factory, AllowTf32SetsTheCudaMatmulPrecision) {
+  auto& context = at::globalContext();
+  const auto cuda_matmul = [&] { return context.float32Precision(at::Float32Backend::CUDA, at::Float32Op::MATMUL); };
+  const auto cpu_matmul = context.float32Precision(at::Float32Backend::MKLDNN, at::Float32Op::MATMUL);
+  grpo::apply_allow_tf32(true);
+  EXPECT_EQ(cuda_matmul(), at::Float32Precision::TF32);
+  EXPECT_TRUE(context.allowTF32CuBLAS());
+  EXPECT_EQ(context.float32Precision(at::Float32Backend::MKLDNN, at::Float32Op::MATMUL), cpu_matmul);
+  grpo::apply_allow_tf32(false);
+  EXPECT_EQ(cuda_matmul(), at::Float32Precision::IEEE);
+  EXPECT_FALSE(context.allowTF32CuBLAS());
+  EXPECT_EQ(context.float32Precision(at::Float32Backend::MKLDNN, at::Float32Op::MATMUL), cpu_matmul);
 }

@@ -51,6 +51,7 @@ std::pair<std::shared_ptr<grpo::CausalLM>, std::shared_ptr<const grpo::Tokenizer
     throw grpo::Error("no model to use: give --checkpoint DIR or model.init_from in the config");
   }
   grpo::apply_threads(config.threads);
+  grpo::apply_allow_tf32(model.allow_tf32);
   std::shared_ptr<const grpo::Tokenizer> tokenizer = grpo::make_tokenizer(config.tokenizer, model.init_from);
   return {grpo::make_model(model, *tokenizer, config.seed), tokenizer};
 }

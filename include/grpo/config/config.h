@@ -32,6 +32,7 @@ struct ModelConfig {
   // in bfloat16, while the optimizer steps float32 master weights with float32
   // gradients and state (what checkpoints save).
   std::string dtype = "float32";
+  bool allow_tf32 = false;            // float32 matmuls on CUDA may use TF32 (faster, ~10 mantissa bits); no effect on the CPU
   // Where the policy and reference run: "cpu", "cuda" or "cuda:N". Rewards and
   // advantages are computed on the CPU; each step's batch then moves to the
   // model's device once, where its log-probs and loss are computed.

@@ -41,5 +41,8 @@ std::vector<int64_t> stop_ids(const SamplingConfig& sampling, const Tokenizer& t
 
 // Sets LibTorch's intra-op threads when threads > 0.
 void apply_threads(int64_t threads);
+// Sets whether float32 matmuls on CUDA may use TF32 (model.allow_tf32), for
+// the whole process, as LibTorch's setting is. No effect on the CPU.
+void apply_allow_tf32(bool allow);
 
 }  // namespace grpo
