@@ -27,6 +27,7 @@ void fields(V& v, ModelConfig& c) {
   v("init_from", c.init_from);
   v.section("config", c.config);
   v("dtype", c.dtype);
+  v("allow_tf32", c.allow_tf32);
   v("device", c.device);
 }
 

@@ -59,7 +59,8 @@ void write_checkpoint(const std::string& dir, const CheckpointContents& contents
           spec["dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kFloat64 ? "float64" : "float32";
         }
         write_file_atomic((tmp / "model.json").string(), spec.dump(2) + "\n");
-        save_weights(contents.model->module(), (tmp / "model.pt").string());
+        CausalLM& weights = contents.weights ? *contents.weights : *contents.model;
+        save_weights(weights.module(), (tmp / "model.pt").string());
         if (contents.tokenizer) contents.tokenizer->save_to(tmp.string());
         if (contents.reference) save_weights(contents.reference->module(), (tmp / "reference.pt").string());
         if (contents.optimizer) {

@@ -116,16 +116,24 @@ std::vector<int64_t> stop_ids(const SamplingConfig& sampling, const Tokenizer& t
   return ids;
 }
 
-PromptDatasetOptions sft_dataset_options(const SftConfig& sft, uint64_t seed) {
+PromptDatasetOptions sft_dataset_options(const SftConfig& sft, const DataConfig& data, uint64_t seed) {
   PromptDatasetOptions opt;
   opt.prompt_key = sft.prompt_key;
   opt.template_text = sft.template_text;
   opt.seed = seed;
+  opt.chat_template = data.chat_template;
+  opt.system_prompt = data.system_prompt;
   return opt;
 }
 
 void apply_threads(int64_t threads) {
   if (threads > 0) at::set_num_threads(static_cast<int>(threads));
+}
+
+void apply_allow_tf32(bool allow) {
+  // NB: this setter keeps LibTorch's legacy flag and its per-backend precision
+  // in step; setting only the new one makes allowTF32CuBLAS() throw.
+  at::globalContext().setAllowTF32CuBLAS(allow);
 }
 
 }  // namespace grpo

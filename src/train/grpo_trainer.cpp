@@ -82,6 +82,19 @@ torch::Tensor widen(const torch::Tensor& x, int64_t T) {
   return torch::constant_pad_nd(x, {0, T - x.size(1)}, 0);
 }
 
+// The loss options of one optimizer update made of the rows of `mask` (n, T),
+// however many micro-batches it is computed in: the normalizer spans the whole
+// update, so the micro-batches' gradients add up to exactly the update's.
+// NB: the op's BNPO divides each call by that call's own tokens, so K
+// micro-batches would add up K token means; over the whole update BNPO is the
+// update's token mean, which is the op's DAPO (the same row weights) with the
+// update's token count as its normalizer.
+GrpoLossOptions update_loss_options(GrpoLossOptions o, const torch::Tensor& mask) {
+  if (o.loss_type == LossType::BNPO) o.loss_type = LossType::DAPO;
+  o.normalizer = loss_normalizer(o.loss_type, mask);
+  return o;
+}
+
 // Right-pads (or left-pads) a (n, L) tensor to L_to columns with `value`.
 torch::Tensor pad_to(const torch::Tensor& x, int64_t L_to, int64_t value, bool left) {
   const int64_t extra = L_to - x.size(1);
@@ -137,7 +150,10 @@ GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
                 " training prompts, got " + std::to_string(config_.grpo.prompts_per_step));
   }
   apply_threads(config_.threads);
+  apply_allow_tf32(config_.model.allow_tf32);
   policy_ = std::make_unique<Policy>(std::move(model));
+  optimizer_ = std::make_unique<MasterAdamW>(policy_->model(), config_.optimizer);
+  // NB: a copy of the policy as it computes (bfloat16 in mixed precision), not of its float32 masters.
   if (config_.loss.policy.beta > 0) reference_ = std::make_unique<ReferenceModel>(*policy_);
 
   GroupSamplerConfig sc;
@@ -146,11 +162,11 @@ GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
   sc.generation.eos_ids = stop_ids(config_.sampling, *tokenizer_);
   sc.mask_truncated_completions = config_.sampling.mask_truncated_completions;
   sampler_ = std::make_unique<GroupSampler>(*policy_, tokenizer_, sc);
-
-  optimizer_ = make_adamw(policy_->model().module().parameters(), config_.optimizer);
 }
 
 GRPOTrainer::~GRPOTrainer() = default;
+
+CausalLM& GRPOTrainer::master_model() { return optimizer_->master(); }
 
 std::unique_ptr<GRPOTrainer> GRPOTrainer::from_config(const TrainConfig& config) {
   config.validate();
@@ -359,8 +375,8 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
   const int64_t mini = N / g.mini_batches;
   const int64_t micro = g.micro_batch_size > 0 ? g.micro_batch_size : mini;
   const int64_t total_updates = config_.grpo.steps * g.num_iterations * g.mini_batches;
-  GrpoLossOptions lo = config_.loss.policy;
-  lo.max_completion_length = config_.sampling.max_new_tokens;
+  GrpoLossOptions policy_loss = config_.loss.policy;
+  policy_loss.max_completion_length = config_.sampling.max_new_tokens;
   LogprobOptions po;
   po.temperature = config_.sampling.temperature;
   po.chunk_tokens = g.logprob_chunk_tokens;
@@ -374,8 +390,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
     const torch::Tensor order_t = torch::tensor(order, torch::kLong).to(device);
     for (int64_t u = 0; u < g.mini_batches; ++u) {
       const torch::Tensor rows = order_t.narrow(0, u * mini, mini);
-      // NB: the whole update's denominator, so the micro-batches add up to its exact gradient.
-      lo.normalizer = loss_normalizer(lo.loss_type, b.rollout.completion_mask.index_select(0, rows));
+      const GrpoLossOptions lo = update_loss_options(policy_loss, b.rollout.completion_mask.index_select(0, rows));
       optimizer_->zero_grad();
       double update_loss = 0;
       for (int64_t begin = 0; begin < mini; begin += micro) {
@@ -390,6 +405,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
         const GrpoLossResult out = grpo_loss(lp.logprobs, narrow_t(b.old_logp), narrow_t(b.ref_logp),
                                              b.advantages.index_select(0, r.index), mask, lo);
         out.loss.backward();
+        optimizer_->add_grads();
         update_loss += out.loss.item<double>();
         const LossStats s = read_stats(out.stats);
         tokens += s.token_count;
@@ -403,7 +419,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
         }
       }
       const double lr = config_.optimizer.lr_at(updates_, total_updates);
-      const double norm = optimizer_step(*optimizer_, config_.optimizer, lr, "GRPOTrainer: step " + std::to_string(step_ + 1));
+      const double norm = optimizer_->step(lr, "GRPOTrainer: step " + std::to_string(step_ + 1));
       ++updates_;
       losses.push_back(update_loss);
       norms.push_back(norm);
@@ -466,9 +482,10 @@ std::string GRPOTrainer::save_checkpoint() {
   fs::create_directories(config_.output_dir, ec);
   CheckpointContents c;
   c.model = &policy_->model();
+  if (optimizer_->has_copy()) c.weights = &optimizer_->master();
   c.tokenizer = tokenizer_.get();
   c.reference = reference_ ? &reference_->model() : nullptr;
-  c.optimizer = optimizer_.get();
+  c.optimizer = &optimizer_->adamw();
   c.trainer_state = trainer_state();
   c.config = config_.to_json();
   write_checkpoint(dir, c);
@@ -479,7 +496,9 @@ std::string GRPOTrainer::save_checkpoint() {
 void GRPOTrainer::load_checkpoint(const std::string& dir) {
   const nlohmann::json state = read_trainer_state(dir);
   try {
-    load_weights(policy_->model().module(), (fs::path(dir) / "model.pt").string());
+    // NB: model.pt holds the master weights (float32 in mixed precision); the policy is rounded from them.
+    load_weights(optimizer_->master().module(), (fs::path(dir) / "model.pt").string());
+    optimizer_->refresh_model();
     if (reference_) {
       const fs::path ref = fs::path(dir) / "reference.pt";
       if (!fs::exists(ref)) throw Error(ref.string() + ": missing; the run has β > 0 and needs the reference weights");
@@ -489,7 +508,7 @@ void GRPOTrainer::load_checkpoint(const std::string& dir) {
     const std::string opt_path = (fs::path(dir) / "optimizer.pt").string();
     try {
       archive.load_from(opt_path);
-      optimizer_->load(archive);
+      optimizer_->adamw().load(archive);
     } catch (const c10::Error& e) {
       throw Error(opt_path + ": cannot read the optimizer state: " + e.what_without_backtrace());
     }
@@ -600,7 +619,7 @@ nlohmann::json GRPOTrainer::train() {
   if (saved_at != step_) save_checkpoint();
   if (!config_.checkpoint.save_pretrained.empty()) {
     const std::string dir = (std::filesystem::path(config_.output_dir) / "final").string();
-    export_pretrained(policy_->model(), tokenizer_.get(), dir,
+    export_pretrained(optimizer_->master(), tokenizer_.get(), dir,
                       dtype_from_name(config_.checkpoint.save_pretrained, "checkpoint.save_pretrained"));
     log::info("wrote the policy as a Hugging Face folder: " + dir);
   }

@@ -38,11 +38,14 @@ SFTTrainer::SFTTrainer(TrainConfig config, std::shared_ptr<CausalLM> model, std:
     }
   }
   apply_threads(config_.threads);
+  apply_allow_tf32(config_.model.allow_tf32);
   policy_ = std::make_unique<Policy>(std::move(model));
-  optimizer_ = make_adamw(policy_->model().module().parameters(), config_.sft.optimizer);
+  optimizer_ = std::make_unique<MasterAdamW>(policy_->model(), config_.sft.optimizer);
 }
 
 SFTTrainer::~SFTTrainer() = default;
+
+CausalLM& SFTTrainer::master_model() { return optimizer_->master(); }
 
 std::unique_ptr<SFTTrainer> SFTTrainer::from_config(const TrainConfig& config) {
   config.validate();
@@ -51,7 +54,7 @@ std::unique_ptr<SFTTrainer> SFTTrainer::from_config(const TrainConfig& config) {
   auto model = make_model(config.model, *tokenizer, config.seed);
   return std::make_unique<SFTTrainer>(config, std::move(model), std::move(tokenizer),
                                       PromptDataset::from_jsonl(config.sft.train,
-                                                                sft_dataset_options(config.sft, config.seed)));
+                                                                sft_dataset_options(config.sft, config.data, config.seed)));
 }
 
 std::string SFTTrainer::output_checkpoint() const { return (fs::path(config_.output_dir) / "sft").string(); }
@@ -105,7 +108,7 @@ nlohmann::json SFTTrainer::step() {
   if (!std::isfinite(loss_value)) {
     throw Error("sft: step " + std::to_string(step_ + 1) + ": the loss is not finite; training stopped");
   }
-  const double norm = optimizer_step(*optimizer_, config_.sft.optimizer, lr, "sft: step " + std::to_string(step_ + 1));
+  const double norm = optimizer_->step(lr, "sft: step " + std::to_string(step_ + 1));
   ++step_;
   return {{"step", step_}, {"loss", loss_value}, {"learning_rate", lr}, {"grad_norm", norm}, {"tokens", tokens}};
 }
@@ -129,6 +132,7 @@ nlohmann::json SFTTrainer::train() {
   const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
   CheckpointContents c;
   c.model = &policy_->model();
+  if (optimizer_->has_copy()) c.weights = &optimizer_->master();
   c.tokenizer = tokenizer_.get();
   c.trainer_state = {{"step", step_}, {"stage", "sft"}, {"final_loss", last_loss}};
   c.config = config_.to_json();

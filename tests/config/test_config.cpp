@@ -64,6 +64,7 @@ TrainConfig non_default() {
   c.model.config.tie_word_embeddings = true;
   c.model.config.attention_bias = true;
   c.model.dtype = "bfloat16";
+  c.model.allow_tf32 = true;
   c.model.device = "cuda:1";
   c.tokenizer.type = "sentencepiece";
   c.tokenizer.path = "tok.json";
@@ -179,6 +180,7 @@ void expect_same(const TrainConfig& a, const TrainConfig& b) {
   EXPECT_EQ(a.model.config.tie_word_embeddings, b.model.config.tie_word_embeddings);
   EXPECT_EQ(a.model.config.attention_bias, b.model.config.attention_bias);
   EXPECT_EQ(a.model.dtype, b.model.dtype);
+  EXPECT_EQ(a.model.allow_tf32, b.model.allow_tf32);
   EXPECT_EQ(a.tokenizer.type, b.tokenizer.type);
   EXPECT_EQ(a.tokenizer.path, b.tokenizer.path);
   EXPECT_EQ(a.tokenizer.characters, b.tokenizer.characters);

@@ -1,6 +1,7 @@
 // GRPOTrainer on the tiny run of tiny_run.h: the reward rises on a trivial
 // task, a resumed run repeats a straight one exactly, micro-batches give the
-// full batch's update, dynamic sampling refills, and bad input is named.
+// full batch's update, mixed precision keeps float32 masters, dynamic
+// sampling refills, and bad input is named.
 #include <grpo/config/config.h>
 #include <grpo/error.h>
 #include <grpo/files.h>
@@ -80,58 +81,115 @@ TEST(Trainer, TrainWritesMetricsReportPlotAndCheckpoint) {
 }
 
 // N steps straight give the same losses and weights as K steps, a checkpoint,
-// a new trainer that resumes, and N − K more steps.
+// a new trainer that resumes, and N − K more steps; in mixed precision too,
+// where the checkpoint holds the float32 masters and AdamW's float32 state.
 TEST(Trainer, ResumeIsExact) {
-  TempDir a("straight"), b("resumed");
-  grpo::TrainConfig c = tiny_config(a.path.string());
-  c.grpo.steps = 5;
-  c.grpo.num_iterations = 2;   // old log-probs and several updates per step
-  c.grpo.mini_batches = 2;
-  c.grpo.ref_sync_steps = 2;   // the reference moves too
-  c.optimizer.schedule = "cosine";
-  c.optimizer.warmup_steps = 2;
-  std::vector<double> straight;
-  auto t1 = tiny_trainer(c);
-  t1->on_step_end([&](const json& m) { straight.push_back(m["loss"].get<double>()); });
-  t1->train();
+  for (const std::string dtype : {"float32", "bfloat16"}) {
+    SCOPED_TRACE(dtype);
+    TempDir a("straight_" + dtype), b("resumed_" + dtype);
+    grpo::TrainConfig c = tiny_config(a.path.string());
+    c.model.dtype = dtype;
+    c.grpo.steps = 5;
+    c.grpo.num_iterations = 2;   // old log-probs and several updates per step
+    c.grpo.mini_batches = 2;
+    c.grpo.ref_sync_steps = 2;   // the reference moves too
+    c.optimizer.schedule = "cosine";
+    c.optimizer.warmup_steps = 2;
+    std::vector<double> straight;
+    auto t1 = tiny_trainer(c);
+    t1->on_step_end([&](const json& m) { straight.push_back(m["loss"].get<double>()); });
+    t1->train();
 
-  c.output_dir = b.path.string();
-  c.checkpoint.resume = true;
-  c.checkpoint.save_every = 3;
-  std::vector<double> resumed;
-  {
-    // The run "crashes" during step 5, after step 4 was logged but not checkpointed.
-    auto t2 = tiny_trainer(c);
-    t2->on_step_end([&](const json& m) {
-      if (m["step"] == 5) throw std::runtime_error("crash");
-      resumed.push_back(m["loss"].get<double>());
-    });
-    EXPECT_THROW(t2->train(), std::runtime_error);
+    c.output_dir = b.path.string();
+    c.checkpoint.resume = true;
+    c.checkpoint.save_every = 3;
+    std::vector<double> resumed;
+    {
+      // The run "crashes" during step 5, after step 4 was logged but not checkpointed.
+      auto t2 = tiny_trainer(c);
+      t2->on_step_end([&](const json& m) {
+        if (m["step"] == 5) throw std::runtime_error("crash");
+        resumed.push_back(m["loss"].get<double>());
+      });
+      EXPECT_THROW(t2->train(), std::runtime_error);
+    }
+    resumed.pop_back();  // step 4 is done again after the resume
+    auto t3 = tiny_trainer(c);  // fresh weights: everything must come from the checkpoint
+    t3->on_step_end([&](const json& m) { resumed.push_back(m["loss"].get<double>()); });
+    t3->train();
+    EXPECT_EQ(t3->global_step(), 5);
+    ASSERT_EQ(resumed.size(), straight.size());
+    for (size_t i = 0; i < straight.size(); ++i) EXPECT_EQ(resumed[i], straight[i]) << "step " << i + 1;
+    const auto w1 = weights(*t1), w3 = weights(*t3);
+    for (size_t i = 0; i < w1.size(); ++i) EXPECT_TRUE(torch::equal(w1[i], w3[i])) << "parameter " << i;
+    const auto m1 = t1->master_model().module().parameters(), m3 = t3->master_model().module().parameters();
+    for (size_t i = 0; i < m1.size(); ++i) EXPECT_TRUE(torch::equal(m1[i], m3[i])) << "master " << i;
+
+    // metrics.jsonl of the resumed run has each step once.
+    std::ifstream metrics(b / "metrics.jsonl");
+    std::string line;
+    std::vector<int64_t> steps;
+    while (std::getline(metrics, line)) steps.push_back(json::parse(line)["step"].get<int64_t>());
+    EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5}));
   }
-  resumed.pop_back();  // step 4 is done again after the resume
-  auto t3 = tiny_trainer(c);  // fresh weights: everything must come from the checkpoint
-  t3->on_step_end([&](const json& m) { resumed.push_back(m["loss"].get<double>()); });
-  t3->train();
-  EXPECT_EQ(t3->global_step(), 5);
-  ASSERT_EQ(resumed.size(), straight.size());
-  for (size_t i = 0; i < straight.size(); ++i) EXPECT_EQ(resumed[i], straight[i]) << "step " << i + 1;
-  const auto w1 = weights(*t1), w3 = weights(*t3);
-  for (size_t i = 0; i < w1.size(); ++i) EXPECT_TRUE(torch::equal(w1[i], w3[i])) << "parameter " << i;
+}
 
-  // metrics.jsonl of the resumed run has each step once.
-  std::ifstream metrics(b / "metrics.jsonl");
-  std::string line;
-  std::vector<int64_t> steps;
-  while (std::getline(metrics, line)) steps.push_back(json::parse(line)["step"].get<int64_t>());
-  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5}));
+// Mixed precision (model.dtype "bfloat16"): the policy and the reference
+// compute in bfloat16, rounded from float32 masters; a checkpoint holds the
+// masters and AdamW's state in float32 and loads as the bfloat16 model; the
+// exported folder is the masters in checkpoint.save_pretrained's dtype.
+TEST(Trainer, MixedPrecisionKeepsFloat32Masters) {
+  TempDir dir("mixed");
+  grpo::TrainConfig c = tiny_config(dir.path.string());
+  c.model.dtype = "bfloat16";
+  c.grpo.steps = 2;
+  c.checkpoint.save_pretrained = "float32";
+  auto trainer = tiny_trainer(c);
+  trainer->train();
+
+  auto& masters = trainer->master_model();
+  const auto named_masters = grpo::named_state(masters.module());
+  const auto named_policy = grpo::named_state(trainer->policy().model().module());
+  ASSERT_EQ(named_masters.size(), named_policy.size());
+  for (const auto& [name, w] : named_masters) {
+    EXPECT_EQ(w.scalar_type(), torch::kFloat32) << name;
+    EXPECT_EQ(named_policy.at(name).scalar_type(), torch::kBFloat16) << name;
+    EXPECT_TRUE(torch::equal(named_policy.at(name), w.to(torch::kBFloat16))) << name;
+  }
+
+  const std::string ckpt = grpo::checkpoint_dir(dir.path.string(), 2);
+  EXPECT_EQ(grpo::read_json_file(ckpt + "/model.json").at("dtype"), "bfloat16");
+  torch::serialize::InputArchive archive;
+  archive.load_from(ckpt + "/model.pt");
+  for (const auto& [name, w] : named_masters) {
+    torch::Tensor saved;
+    ASSERT_TRUE(archive.try_read(name, saved)) << name;
+    EXPECT_TRUE(torch::equal(saved, w)) << name;  // float32, equal to the masters
+  }
+  torch::serialize::InputArchive optimizer_archive;
+  optimizer_archive.load_from(ckpt + "/optimizer.pt");
+  torch::optim::AdamW adamw(masters.module().parameters());
+  adamw.load(optimizer_archive);
+  ASSERT_FALSE(adamw.state().empty());
+  for (const auto& [key, state] : adamw.state()) {
+    const auto& s = static_cast<const torch::optim::AdamWParamState&>(*state);
+    EXPECT_EQ(s.exp_avg().scalar_type(), torch::kFloat32);
+    EXPECT_EQ(s.exp_avg_sq().scalar_type(), torch::kFloat32);
+  }
+  const auto loaded = grpo::named_state(grpo::load_model(ckpt)->module());
+  for (const auto& [name, w] : named_policy) EXPECT_TRUE(torch::equal(loaded.at(name), w)) << name;
+
+  const auto exported = grpo::named_state(grpo::load_model(dir / "final")->module());
+  for (const auto& [name, w] : named_masters) EXPECT_TRUE(torch::equal(exported.at(name), w)) << name;
 }
 
 // Gradient accumulation over micro-batches gives the same gradient and update
-// as the whole mini-batch at once, for every loss type whose normalizer spans
-// the update. NB: grad_norm is compared, since Adam's first step barely
-// depends on the gradient's scale.
+// as the whole mini-batch at once, for every loss type: the normalizer spans
+// the update (BNPO's too: the update's token mean, not a sum of micro-batch
+// means). NB: grad_norm is compared, since Adam's first step barely depends on
+// the gradient's scale.
 TEST(Trainer, MicroBatchesGiveTheFullBatchUpdate) {
-  for (const std::string loss_type : {"dapo", "grpo", "dr_grpo"}) {
+  for (const std::string loss_type : {"dapo", "grpo", "dr_grpo", "bnpo"}) {
     SCOPED_TRACE(loss_type);
     TempDir dir("accum_" + loss_type);
     grpo::TrainConfig c = tiny_config(dir.path.string());

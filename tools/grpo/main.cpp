@@ -41,14 +41,19 @@ grpo::TrainConfig load(const Common& c) {
   return config;
 }
 
-// The policy and tokenizer to evaluate or sample from: a checkpoint folder, or what the config names.
+// The policy and tokenizer to evaluate or sample from: a checkpoint folder, or
+// what the config names; in model.dtype on model.device, as training runs it.
 std::pair<std::shared_ptr<grpo::CausalLM>, std::shared_ptr<const grpo::Tokenizer>> load_policy(
     const grpo::TrainConfig& config, const std::string& checkpoint) {
-  const std::string dir = !checkpoint.empty() ? checkpoint : config.model.init_from;
-  if (dir.empty()) {
+  grpo::ModelConfig model = config.model;
+  if (!checkpoint.empty()) model.init_from = checkpoint;
+  if (model.init_from.empty()) {
     throw grpo::Error("no model to use: give --checkpoint DIR or model.init_from in the config");
   }
-  return {grpo::load_model(dir), grpo::make_tokenizer(config.tokenizer, dir)};
+  grpo::apply_threads(config.threads);
+  grpo::apply_allow_tf32(model.allow_tf32);
+  std::shared_ptr<const grpo::Tokenizer> tokenizer = grpo::make_tokenizer(config.tokenizer, model.init_from);
+  return {grpo::make_model(model, *tokenizer, config.seed), tokenizer};
 }
 
 }  // namespace
@@ -133,7 +138,6 @@ int main(int argc, char** argv) {
       const grpo::TrainConfig config = load(eval_args);
       if (config.data.eval.empty()) throw grpo::Error("data.eval: the config names no eval set");
       auto [model, tokenizer] = load_policy(config, eval_checkpoint);
-      grpo::apply_threads(config.threads);
       grpo::Policy policy(model);
       const auto data = grpo::PromptDataset::from_jsonl(config.data.eval, grpo::dataset_options(config.data, config.seed));
       const auto rewards = grpo::RewardSet::from_json(config.rewards);
@@ -145,7 +149,6 @@ int main(int argc, char** argv) {
     } else if (*sample) {
       const grpo::TrainConfig config = load(sample_args);
       auto [model, tokenizer] = load_policy(config, sample_checkpoint);
-      grpo::apply_threads(config.threads);
       grpo::Policy policy(model);
       grpo::GroupSamplerConfig sc;
       sc.group_size = count;

@@ -27,7 +27,12 @@ namespace grpo {
 struct ModelConfig {
   std::string init_from;              // model folder to load weights (and the model config) from; "" = fresh
   TransformerConfig config;           // JSON "config": Hugging Face keys; vocab_size 0 = the tokenizer's
-  std::string dtype = "float32";      // "float32" | "bfloat16" | "float64"
+  // "float32" | "float64": weights, gradients and AdamW state in that dtype.
+  // "bfloat16": mixed precision: the policy and reference compute and sample
+  // in bfloat16, while the optimizer steps float32 master weights with float32
+  // gradients and state (what checkpoints save).
+  std::string dtype = "float32";
+  bool allow_tf32 = false;            // float32 matmuls on CUDA may use TF32 (faster, ~10 mantissa bits); no effect on the CPU
   // Where the policy and reference run: "cpu", "cuda" or "cuda:N". Rewards and
   // advantages are computed on the CPU; each step's batch then moves to the
   // model's device once, where its log-probs and loss are computed.
@@ -51,7 +56,8 @@ struct DataConfig {
   std::string template_text = "{prompt}";  // JSON "template": {field} placeholders, {{ }} braces
   bool shuffle = true;                // shuffle training prompts each epoch (seeded by TrainConfig::seed)
   int64_t eval_limit = 0;             // evaluate on the first eval_limit records; 0 = all
-  // Instruction models: each templated prompt becomes the user turn of a chat
+  // Instruction models: each templated prompt (GRPO's, and SFT's with
+  // sft.template) becomes the user turn of a chat
   // ("" = plain text; "chatml", "llama3", "llama2", or a per-message template
   // with {role} and {content}), after the system prompt when one is given, and
   // ends with the assistant's generation prompt.
@@ -126,7 +132,7 @@ struct SftConfig {
   std::string train;                  // JSONL with prompt and completion fields (required for sft)
   std::string prompt_key = "prompt";
   std::string completion_key = "completion";
-  std::string template_text = "{prompt}";  // JSON "template", as DataConfig's
+  std::string template_text = "{prompt}";  // JSON "template", as DataConfig's; then data's chat_template and system_prompt
   int64_t steps = 100;                // optimizer updates
   int64_t batch_size = 32;            // pairs per update
   OptimizerConfig optimizer = default_optimizer();  // its own; by default lr 1e-3, 10 warmup updates, cosine

@@ -2,8 +2,9 @@
 // into place, so a failed or interrupted write never replaces or damages the
 // previous one. A checkpoint folder holds
 //   model.json        the model's architecture (CausalLM::architecture(), e.g. {"type": "transformer",
-//                     "config": {Hugging Face keys}}) and "dtype"
-//   model.pt          every parameter and buffer by name (LibTorch archive)
+//                     "config": {Hugging Face keys}}) and "dtype", the one it computes in
+//   model.pt          every parameter and buffer by name (LibTorch archive); in mixed
+//                     precision the float32 master weights of the bfloat16 model
 //   tokenizer files   what Tokenizer::save_to writes (tokenizer.json, or tokenizer.model
 //                     and tokenizer_config.json), when the run's tokenizer can be saved
 //   reference.pt      the reference model's weights, when the run has one (β > 0)
@@ -34,7 +35,8 @@ namespace grpo {
 // The CausalLM in `dir`: a checkpoint folder (model.json naming a registered
 // architecture, and model.pt), or a Hugging Face model folder (config.json
 // with a model_type and safetensors weights; see load_pretrained_model),
-// loaded in float32 (a checkpoint: in the dtype it was saved in). Raises
+// loaded in float32 (a checkpoint: in model.json's dtype, rounded from
+// model.pt's float32 masters after a mixed-precision run). Raises
 // grpo::Error naming the folder and the file when one is missing or bad, or
 // model.json names no registered architecture.
 std::shared_ptr<CausalLM> load_model(const std::string& dir);
@@ -42,6 +44,7 @@ std::shared_ptr<CausalLM> load_model(const std::string& dir);
 // What a trainer puts into one checkpoint; null members are left out.
 struct CheckpointContents {
   CausalLM* model = nullptr;                    // required
+  CausalLM* weights = nullptr;                  // model.pt's tensors when not the model's own: its float32 masters
   const Tokenizer* tokenizer = nullptr;         // saved through Tokenizer::save_to
   CausalLM* reference = nullptr;
   torch::optim::Optimizer* optimizer = nullptr;

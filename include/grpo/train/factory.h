@@ -33,7 +33,9 @@ std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const Tokenizer&
 // PromptDataset options from the data section, shuffled with `seed`.
 PromptDatasetOptions dataset_options(const DataConfig& data, uint64_t seed);
 // PromptDataset options for the SFT pairs (sft.train), shuffled with `seed`.
-PromptDatasetOptions sft_dataset_options(const SftConfig& sft, uint64_t seed);
+// The chat settings are the data section's (data.chat_template,
+// data.system_prompt), so SFT shows the model its prompts as GRPO does.
+PromptDatasetOptions sft_dataset_options(const SftConfig& sft, const DataConfig& data, uint64_t seed);
 
 // The ids a completion stops on: the tokenizer's EOS, then sampling.stop_tokens
 // (grpo::Error naming a spelling the tokenizer does not have as one token).
@@ -41,5 +43,8 @@ std::vector<int64_t> stop_ids(const SamplingConfig& sampling, const Tokenizer& t
 
 // Sets LibTorch's intra-op threads when threads > 0.
 void apply_threads(int64_t threads);
+// Sets whether float32 matmuls on CUDA may use TF32 (model.allow_tf32), for
+// the whole process, as LibTorch's setting is. No effect on the CPU.
+void apply_allow_tf32(bool allow);
 
 }  // namespace grpo

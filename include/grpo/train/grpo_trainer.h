@@ -21,13 +21,10 @@
 #include "grpo/tokenizers/tokenizer.h"
 #include "grpo/train/evaluate.h"
 
-namespace torch::optim {
-class AdamW;
-}
-
 namespace grpo {
 
 class GroupSampler;
+class MasterAdamW;
 class ReferenceModel;
 
 class GRPOTrainer {
@@ -72,6 +69,10 @@ class GRPOTrainer {
 
   int64_t global_step() const { return step_; }
   Policy& policy() { return *policy_; }
+  // The weights the optimizer steps, which checkpoints save: float32 master
+  // copies when the policy computes in bfloat16 (model.dtype), else the
+  // policy's model itself.
+  CausalLM& master_model();
   const TrainConfig& config() const { return config_; }
   const std::shared_ptr<const Tokenizer>& tokenizer() const { return tokenizer_; }
 
@@ -101,7 +102,7 @@ class GRPOTrainer {
   std::unique_ptr<Policy> policy_;
   std::unique_ptr<ReferenceModel> reference_;  // null when β = 0
   std::unique_ptr<GroupSampler> sampler_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<MasterAdamW> optimizer_;     // AdamW over the master weights
   RewardSet rewards_;
   PromptDataset train_;
   std::optional<PromptDataset> eval_;

@@ -14,11 +14,9 @@
 #include "grpo/rollout/policy.h"
 #include "grpo/tokenizers/tokenizer.h"
 
-namespace torch::optim {
-class AdamW;
-}
-
 namespace grpo {
+
+class MasterAdamW;
 
 class SFTTrainer {
  public:
@@ -41,6 +39,10 @@ class SFTTrainer {
   nlohmann::json step();
 
   Policy& policy() { return *policy_; }
+  // The weights the optimizer steps, which the checkpoint saves: float32
+  // master copies when the policy computes in bfloat16 (model.dtype), else
+  // the policy's model itself.
+  CausalLM& master_model();
   int64_t global_step() const { return step_; }
   // The folder train() writes the model to.
   std::string output_checkpoint() const;
@@ -49,7 +51,7 @@ class SFTTrainer {
   TrainConfig config_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   std::unique_ptr<Policy> policy_;
-  std::unique_ptr<torch::optim::AdamW> optimizer_;
+  std::unique_ptr<MasterAdamW> optimizer_;  // AdamW over the master weights
   PromptDataset pairs_;
   int64_t step_ = 0;
 };
