@@ -66,6 +66,20 @@ if(TORCH_CUDA_LIBRARIES OR TARGET torch_cuda)
   set(GRPO_TORCH_HAS_CUDA ON)
 endif()
 
+# Data parallel (src/train/distributed.cpp) uses LibTorch's c10d Gloo backend,
+# whose header includes Gloo's headers; the torch wheel does not ship them,
+# Debian's libgloo-dev does (headers only are used: Gloo's code is LibTorch's).
+find_path(GRPO_GLOO_INCLUDE_DIR gloo/context.h)
+if(NOT GRPO_GLOO_INCLUDE_DIR)
+  message(FATAL_ERROR "Gloo's headers (gloo/context.h) not found: install libgloo-dev (scripts/bootstrap.sh does)")
+endif()
+# NCCL's header, for the NCCL backend of CUDA jobs.
+set(GRPO_NCCL_INCLUDE_DIR "")
+if(GRPO_TORCH_HAS_CUDA)
+  find_package(CUDAToolkit QUIET)
+  find_path(GRPO_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})
+endif()
+
 # NB: find_package's imported targets (torch, torch_cpu, Eigen3::Eigen, ...) are
 # visible only in this directory; a project that adds grpo with add_subdirectory
 # links grpo::grpo from its own directory, so they are made global there.

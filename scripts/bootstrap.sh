@@ -18,6 +18,7 @@ packages=(
   python3 python3-venv
   libeigen3-dev nlohmann-json3-dev libspdlog-dev libfmt-dev
   libpcre2-dev            # the "regex" reward and tokenizer.json pre-tokenizers
+  libgloo-dev             # headers of Gloo, which LibTorch's c10d CPU backend (data parallel) includes
   libsentencepiece-dev    # tokenizer.model files
   libicu-dev              # NFC for tokenizer.json normalizers
   libgtest-dev libgmock-dev libcli11-dev libbenchmark-dev

@@ -138,6 +138,13 @@ void fields(V& v, LoggingConfig& c) {
 }
 
 template <class V>
+void fields(V& v, DistributedConfig& c) {
+  v("backend", c.backend);
+  v("timeout_seconds", c.timeout_seconds);
+  v("bucket_mb", c.bucket_mb);
+}
+
+template <class V>
 void fields(V& v, TrainConfig& c) {
   v("seed", c.seed);
   v("output_dir", c.output_dir);
@@ -154,6 +161,7 @@ void fields(V& v, TrainConfig& c) {
   v.section("eval", c.eval);
   v.section("checkpoint", c.checkpoint);
   v.section("logging", c.logging);
+  v.section("distributed", c.distributed);
 }
 
 }  // namespace json_fields
@@ -320,6 +328,12 @@ void TrainConfig::validate() const {
 
   require(logging.log_every >= 1, "logging.log_every", ">= 1", logging.log_every);
   require_one_of("logging.level", logging.level, {"trace", "debug", "info", "warn", "error", "off"});
+
+  require_one_of("distributed.backend", distributed.backend, {"auto", "gloo", "nccl"});
+  require(distributed.timeout_seconds > 0 && distributed.timeout_seconds <= 7 * 24 * 3600.0,
+          "distributed.timeout_seconds", "in (0, 604800]", distributed.timeout_seconds);
+  require(distributed.bucket_mb > 0 && distributed.bucket_mb <= 4096, "distributed.bucket_mb", "in (0, 4096]",
+          distributed.bucket_mb);
 }
 
 TrainConfig TrainConfig::from_json(const nlohmann::json& j) {

@@ -89,6 +89,17 @@ Generation Policy::generate(const std::vector<std::vector<int64_t>>& prompts, co
 
   at::Generator generator = at::globalContext().defaultGenerator(device).clone();
   generator.set_current_seed(config.seed);
+  std::vector<at::Generator> prompt_generators;  // one per prompt when config.prompt_seeds is given
+  if (!config.prompt_seeds.empty()) {
+    if (static_cast<int64_t>(config.prompt_seeds.size()) != P) {
+      throw Error("Policy::generate: " + std::to_string(config.prompt_seeds.size()) + " prompt_seeds for " +
+                  std::to_string(P) + " prompts");
+    }
+    for (uint64_t seed : config.prompt_seeds) {
+      prompt_generators.push_back(at::globalContext().defaultGenerator(device).clone());
+      prompt_generators.back().set_current_seed(seed);
+    }
+  }
 
   std::unique_ptr<KVCache> cache = config.use_cache ? model.make_cache(P, Lp + T) : nullptr;
   torch::Tensor logits;  // (N, V) the next token's logits
@@ -110,7 +121,8 @@ Generation Policy::generate(const std::vector<std::vector<int64_t>>& prompts, co
       const torch::Tensor ids = torch::cat({row_prompt_ids, completion.narrow(1, 0, t)}, 1);
       logits = next_logits(model, ids, attention, positions_from_mask(attention, ids.size(1)), nullptr);
     }
-    torch::Tensor next = sample_next_token(logits, config, generator);
+    torch::Tensor next = prompt_generators.empty() ? sample_next_token(logits, config, generator)
+                                                   : sample_next_token(logits, config, prompt_generators, G);
     next = next.masked_fill(done, config.pad_id);
     completion.select(1, t).copy_(next);
     produced = t + 1;

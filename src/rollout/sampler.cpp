@@ -26,6 +26,22 @@ RolloutBatch GroupSampler::sample(const std::vector<PromptRecord>& prompts) {
 }
 
 RolloutBatch GroupSampler::sample(const std::vector<PromptRecord>& prompts, uint64_t seed) {
+  GenerationConfig generation = config_.generation;
+  generation.seed = seed;
+  return sample_with(prompts, generation);
+}
+
+RolloutBatch GroupSampler::sample(const std::vector<PromptRecord>& prompts, const std::vector<uint64_t>& prompt_seeds) {
+  if (prompt_seeds.size() != prompts.size()) {
+    throw Error("GroupSampler::sample: " + std::to_string(prompt_seeds.size()) + " prompt seeds for " +
+                std::to_string(prompts.size()) + " prompts");
+  }
+  GenerationConfig generation = config_.generation;
+  generation.prompt_seeds = prompt_seeds;
+  return sample_with(prompts, generation);
+}
+
+RolloutBatch GroupSampler::sample_with(const std::vector<PromptRecord>& prompts, const GenerationConfig& generation) {
   if (prompts.empty()) throw Error("GroupSampler::sample: no prompts");
   std::vector<std::vector<int64_t>> ids;
   ids.reserve(prompts.size());
@@ -33,8 +49,6 @@ RolloutBatch GroupSampler::sample(const std::vector<PromptRecord>& prompts, uint
     if (prompts[p].prompt.empty()) throw Error("GroupSampler::sample: prompt " + std::to_string(p) + " is empty");
     ids.push_back(tokenizer_->encode_prompt(prompts[p].prompt));
   }
-  GenerationConfig generation = config_.generation;
-  generation.seed = seed;
   Generation g = policy_.generate(ids, generation, config_.group_size);
 
   RolloutBatch batch;

@@ -27,9 +27,11 @@ void GenerationConfig::validate() const {
   }
 }
 
-torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationConfig& config,
-                                at::Generator& generator) {
-  if (config.temperature == 0) return logits.argmax(-1);
+namespace {
+
+// The distribution the next token is drawn from (B, V), float32: the logits
+// over the temperature, with top-k, top-p and min-p applied.
+torch::Tensor next_token_probs(const torch::Tensor& logits, const GenerationConfig& config) {
   torch::Tensor z = logits.to(torch::kFloat32) / config.temperature;  // (B, V)
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const int64_t V = z.size(-1);
@@ -49,7 +51,30 @@ torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationCon
     const torch::Tensor probs = z.softmax(-1);
     z = z.masked_fill(probs < config.min_p * std::get<0>(probs.max(-1, /*keepdim=*/true)), neg_inf);
   }
-  return torch::multinomial(z.softmax(-1), 1, /*replacement=*/false, generator).squeeze(-1);
+  return z.softmax(-1);
+}
+
+}  // namespace
+
+torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationConfig& config,
+                                at::Generator& generator) {
+  if (config.temperature == 0) return logits.argmax(-1);
+  return torch::multinomial(next_token_probs(logits, config), 1, /*replacement=*/false, generator).squeeze(-1);
+}
+
+torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationConfig& config,
+                                std::vector<at::Generator>& generators, int64_t rows_each) {
+  if (config.temperature == 0) return logits.argmax(-1);
+  TORCH_CHECK(static_cast<int64_t>(generators.size()) * rows_each == logits.size(0), "sample_next_token: ",
+              generators.size(), " generators of ", rows_each, " rows for ", logits.size(0), " rows");
+  const torch::Tensor probs = next_token_probs(logits, config);
+  std::vector<torch::Tensor> draws;
+  draws.reserve(generators.size());
+  for (size_t i = 0; i < generators.size(); ++i) {
+    draws.push_back(torch::multinomial(probs.narrow(0, static_cast<int64_t>(i) * rows_each, rows_each), 1,
+                                       /*replacement=*/false, generators[i]));
+  }
+  return torch::cat(draws).squeeze(-1);
 }
 
 }  // namespace grpo

@@ -38,7 +38,7 @@ EvalResult EvalResult::from_json(const nlohmann::json& e) {
 
 EvalResult evaluate(Policy& policy, const Tokenizer& tokenizer, const PromptDataset& data, const RewardSet& rewards,
                     const EvalConfig& eval, int64_t max_new_tokens, int64_t limit,
-                    const std::string& accuracy_reward, const std::vector<int64_t>& eos_ids) {
+                    const std::string& accuracy_reward, const std::vector<int64_t>& eos_ids, Distributed* dist) {
   torch::NoGradGuard no_grad;
   const int64_t n = limit > 0 ? std::min(limit, data.size()) : data.size();
   GroupSamplerConfig sc;
@@ -55,9 +55,11 @@ EvalResult evaluate(Policy& policy, const Tokenizer& tokenizer, const PromptData
   const size_t R = out.reward_names.size();
   std::vector<double> sums(R, 0.0);
   double total = 0, length = 0;
-  for (int64_t begin = 0; begin < n; begin += eval.batch_size) {
+  const bool split = dist && dist->active();
+  const auto [first, end] = split ? dist->share(n) : std::make_pair(int64_t{0}, n);
+  for (int64_t begin = first; begin < end; begin += eval.batch_size) {
     std::vector<PromptRecord> prompts;
-    for (int64_t i = begin; i < std::min(n, begin + eval.batch_size); ++i) prompts.push_back(data.get(i));
+    for (int64_t i = begin; i < std::min(end, begin + eval.batch_size); ++i) prompts.push_back(data.get(i));
     const RolloutBatch batch = sampler.sample(prompts, /*seed=*/0);
     const RewardScores scores = rewards.score(batch.samples());
     for (int64_t i = 0; i < batch.size(); ++i) {
@@ -70,6 +72,16 @@ EvalResult evaluate(Policy& policy, const Tokenizer& tokenizer, const PromptData
                                {"reward", scores.total(i)}});
       }
     }
+  }
+  if (split) {
+    std::vector<double> parts = sums;
+    parts.push_back(total);
+    parts.push_back(length);
+    const torch::Tensor all = dist->all_reduce_sum(torch::tensor(parts, torch::kFloat64), "the evaluation's scores");
+    const auto a = all.accessor<double, 1>();
+    for (size_t r = 0; r < R; ++r) sums[r] = a[static_cast<int64_t>(r)];
+    total = a[static_cast<int64_t>(R)];
+    length = a[static_cast<int64_t>(R) + 1];
   }
   const double denom = std::max<double>(1.0, static_cast<double>(n));
   out.mean_reward = total / denom;

@@ -1,7 +1,9 @@
 // GRPOTrainer: collect (sample, score, advantages, optional dynamic-sampling
 // refill, old and reference log-probs), then μ passes of mini-batch updates
 // with gradient accumulation over micro-batches. Every random choice derives
-// from (config.seed, step), so a resumed run repeats a straight one exactly.
+// from (config.seed, step), so a resumed run repeats a straight one exactly;
+// a group's sampling seed derives from its place in the step, so K
+// data-parallel ranks sample what one process would.
 // Shapes: P prompts, G group size, N = P·G rows, Lp prompt and T completion positions.
 #include "grpo/train/grpo_trainer.h"
 
@@ -89,9 +91,19 @@ torch::Tensor widen(const torch::Tensor& x, int64_t T) {
 // micro-batches would add up K token means; over the whole update BNPO is the
 // update's token mean, which is the op's DAPO (the same row weights) with the
 // update's token count as its normalizer.
-GrpoLossOptions update_loss_options(GrpoLossOptions o, const torch::Tensor& mask) {
+// Data parallel: `mask` is this rank's rows of the update, and the normalizer
+// is of every rank's rows: loss_normalizer's count (sequences for GRPO and
+// Dr. GRPO, tokens for DAPO, at least 1) taken over the sum of the ranks' counts.
+GrpoLossOptions update_loss_options(GrpoLossOptions o, const torch::Tensor& mask, Distributed& dist) {
   if (o.loss_type == LossType::BNPO) o.loss_type = LossType::DAPO;
-  o.normalizer = loss_normalizer(o.loss_type, mask);
+  if (!dist.active()) {
+    o.normalizer = loss_normalizer(o.loss_type, mask);
+    return o;
+  }
+  const bool tokens = o.loss_type == LossType::DAPO;
+  const double count = tokens ? mask.sum().item<double>() : static_cast<double>(mask.size(0));
+  const double total = dist.all_reduce_sum(count, "the loss normalizer");
+  o.normalizer = tokens ? std::max(1.0, total) : total;
   return o;
 }
 
@@ -113,7 +125,8 @@ double mean_of(const std::vector<double>& v) {
 // ---------------------------------------------------------------- the trainer
 
 struct GRPOTrainer::Batch {
-  RolloutBatch rollout;      // N rows; ids and masks on the model's device
+  RolloutBatch rollout;      // N rows (this rank's share); ids and masks on the model's device
+  std::vector<int64_t> global_rows;  // (N) each row's row in the step's whole batch of P·G
   torch::Tensor rewards;     // (N) float32, CPU
   torch::Tensor advantages;  // (N) float32, on the model's device
   torch::Tensor old_logp;    // (N, T) float32, undefined when the policy cannot move before it is used
@@ -121,11 +134,14 @@ struct GRPOTrainer::Batch {
 };
 
 struct GRPOTrainer::Sampled {
-  // One round of sampling: P groups, their scores and advantages (all on the CPU).
+  // One round of sampling: P groups, this rank's share of them sampled and
+  // scored here, and what every rank needs of all P (all on the CPU).
   struct Round {
-    RolloutBatch rollout;
-    RewardScores scores;
-    torch::Tensor rewards, advantages;  // (P·G) float32
+    int64_t first_group = 0;            // this rank's groups: [first_group, first_group + rollout.num_prompts)
+    RolloutBatch rollout;               // this rank's groups only (empty when it has none)
+    torch::Tensor table;                // (P·G, 3 + R) float64, every rank's rows: total reward,
+                                        // completion length, truncated, then each reward function's score
+    torch::Tensor rewards, advantages;  // (P·G) float32, all P groups
   };
   std::vector<Round> rounds;
   std::vector<std::pair<size_t, int64_t>> kept;  // (round, group) of the P groups the step trains on
@@ -135,8 +151,9 @@ struct GRPOTrainer::Sampled {
 
 GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
                          std::shared_ptr<const Tokenizer> tokenizer, RewardSet rewards, PromptDataset train,
-                         std::optional<PromptDataset> eval)
+                         std::optional<PromptDataset> eval, std::shared_ptr<Distributed> dist)
     : config_(std::move(config)),
+      dist_(dist ? std::move(dist) : std::make_shared<Distributed>()),
       tokenizer_(std::move(tokenizer)),
       rewards_(std::move(rewards)),
       train_(std::move(train)),
@@ -149,10 +166,17 @@ GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
     throw Error("grpo.prompts_per_step: must be <= the " + std::to_string(train_.size()) +
                 " training prompts, got " + std::to_string(config_.grpo.prompts_per_step));
   }
+  if (config_.grpo.prompts_per_step < dist_->world_size()) {
+    throw Error("grpo.prompts_per_step: must be >= the " + std::to_string(dist_->world_size()) +
+                " processes of the job (each samples whole groups), got " +
+                std::to_string(config_.grpo.prompts_per_step));
+  }
   apply_threads(config_.threads);
   apply_allow_tf32(config_.model.allow_tf32);
   policy_ = std::make_unique<Policy>(std::move(model));
-  optimizer_ = std::make_unique<MasterAdamW>(policy_->model(), config_.optimizer);
+  optimizer_ = std::make_unique<MasterAdamW>(policy_->model(), config_.optimizer, dist_.get());
+  // NB: every rank starts from rank 0's weights (whatever seeded or loaded them), so the reference is rank 0's too.
+  optimizer_->broadcast_state();
   // NB: a copy of the policy as it computes (bfloat16 in mixed precision), not of its float32 masters.
   if (config_.loss.policy.beta > 0) reference_ = std::make_unique<ReferenceModel>(*policy_);
 
@@ -171,15 +195,18 @@ CausalLM& GRPOTrainer::master_model() { return optimizer_->master(); }
 std::unique_ptr<GRPOTrainer> GRPOTrainer::from_config(const TrainConfig& config) {
   config.validate();
   if (config.data.train.empty()) throw Error("data.train: a training JSONL file is required");
+  std::shared_ptr<Distributed> dist = Distributed::from_env(config.distributed, config.model.device);
   std::shared_ptr<const Tokenizer> tokenizer = make_tokenizer(config.tokenizer, config.model.init_from);
-  auto model = make_model(config.model, *tokenizer, config.seed);
+  ModelConfig model_config = config.model;
+  model_config.device = dist->device_for(config.model.device);
+  auto model = make_model(model_config, *tokenizer, config.seed);
   RewardSet rewards = RewardSet::from_json(config.rewards);
   const PromptDatasetOptions opt = dataset_options(config.data, config.seed);
   PromptDataset train = PromptDataset::from_jsonl(config.data.train, opt);
   std::optional<PromptDataset> eval;
   if (!config.data.eval.empty()) eval = PromptDataset::from_jsonl(config.data.eval, opt);
   return std::make_unique<GRPOTrainer>(config, std::move(model), std::move(tokenizer), std::move(rewards),
-                                       std::move(train), std::move(eval));
+                                       std::move(train), std::move(eval), std::move(dist));
 }
 
 void GRPOTrainer::on_step_end(StepCallback callback) { step_callbacks_.push_back(std::move(callback)); }
@@ -189,7 +216,7 @@ EvalResult GRPOTrainer::evaluate() {
   if (!eval_) throw Error("GRPOTrainer::evaluate: the run has no eval set (data.eval)");
   const int64_t T = config_.eval.max_new_tokens > 0 ? config_.eval.max_new_tokens : config_.sampling.max_new_tokens;
   EvalResult r = grpo::evaluate(*policy_, *tokenizer_, *eval_, rewards_, config_.eval, T, config_.data.eval_limit,
-                                config_.eval.accuracy_reward, stop_ids(config_.sampling, *tokenizer_));
+                                config_.eval.accuracy_reward, stop_ids(config_.sampling, *tokenizer_), dist_.get());
   r.step = step_;
   evals_.push_back(r);
   for (auto& cb : eval_callbacks_) cb(r);
@@ -205,22 +232,45 @@ GRPOTrainer::Batch GRPOTrainer::collect(nlohmann::json& m) {
 }
 
 GRPOTrainer::Sampled GRPOTrainer::sample_rounds() {
-  const int64_t P = config_.grpo.prompts_per_step, G = config_.grpo.group_size;
+  const int64_t P = config_.grpo.prompts_per_step, G = config_.grpo.group_size, R = rewards_.size();
   const bool dynamic = config_.grpo.dynamic_sampling;
   const int64_t rounds_max = dynamic ? config_.grpo.max_sampling_rounds : 1;
+  const auto [first, end] = dist_->share(P);
   Sampled s;
   std::vector<std::pair<size_t, int64_t>> dropped;  // (round, group) of equal-reward groups
   for (int64_t round = 0; round < rounds_max && static_cast<int64_t>(s.kept.size()) < P; ++round) {
+    // NB: every rank draws the same P prompts (the dataset's order is the
+    // run's), samples and scores its own groups, then all learn every score.
     auto t0 = Clock::now();
-    std::vector<PromptRecord> prompts = train_.next_batch(P);
+    const std::vector<PromptRecord> prompts = train_.next_batch(P);
     Sampled::Round r;
-    r.rollout = sampler_->sample(prompts, derive_seed(config_.seed, step_, 1000 + round));
+    r.first_group = first;
+    r.table = torch::zeros({P * G, 3 + R}, torch::kFloat64);
+    const uint64_t round_seed = derive_seed(config_.seed, step_, 1000 + round);
+    if (end > first) {
+      std::vector<uint64_t> seeds;
+      for (int64_t g = first; g < end; ++g) seeds.push_back(splitmix64(round_seed + static_cast<uint64_t>(g)));
+      r.rollout = sampler_->sample({prompts.begin() + first, prompts.begin() + end}, seeds);
+    }
     s.generate_seconds += seconds_since(t0);
 
     t0 = Clock::now();
-    r.scores = rewards_.score(r.rollout.samples());
+    if (end > first) {
+      const RewardScores scores = rewards_.score(r.rollout.samples());
+      auto t = r.table.accessor<double, 2>();
+      const auto truncated = r.rollout.truncated.accessor<bool, 1>();
+      for (int64_t i = 0; i < r.rollout.size(); ++i) {
+        const int64_t row = first * G + i;
+        t[row][0] = scores.total(i);
+        t[row][1] = static_cast<double>(r.rollout.completion_lengths[static_cast<size_t>(i)]);
+        t[row][2] = truncated[i] ? 1.0 : 0.0;
+        for (int64_t k = 0; k < R; ++k) t[row][3 + k] = scores.per_function(i, k);
+      }
+    }
     s.reward_seconds += seconds_since(t0);
-    r.rewards = torch::from_blob(const_cast<float*>(r.scores.total.data()), {r.rollout.size()}, torch::kFloat32).clone();
+    if (dist_->active()) r.table = dist_->all_reduce_sum(r.table, "the rewards of step " + std::to_string(step_ + 1));
+    // NB: the same float32 rewards one process would have, so the advantages (batch std too) are the same.
+    r.rewards = r.table.select(1, 0).to(torch::kFloat32);
     const GroupAdvantages adv = group_advantages(r.rewards, G, config_.loss.advantages);
     r.advantages = adv.advantages;
 
@@ -239,48 +289,70 @@ GRPOTrainer::Sampled GRPOTrainer::sample_rounds() {
 }
 
 GRPOTrainer::Batch GRPOTrainer::select_groups(Sampled& s) const {
-  const int64_t P = config_.grpo.prompts_per_step, G = config_.grpo.group_size;
+  const int64_t G = config_.grpo.group_size;
   Batch b;
   if (s.rounds.size() == 1 && !config_.grpo.dynamic_sampling) {
-    b.rollout = std::move(s.rounds[0].rollout);
-    b.rewards = s.rounds[0].rewards;
-    b.advantages = s.rounds[0].advantages;
+    Sampled::Round& r = s.rounds[0];
+    const int64_t rows = r.rollout.size(), first = r.first_group * G;
+    b.rollout = std::move(r.rollout);
+    b.rewards = r.rewards.narrow(0, first, rows);
+    b.advantages = r.advantages.narrow(0, first, rows);
+    for (int64_t i = 0; i < rows; ++i) b.global_rows.push_back(first + i);
   } else {
-    // Concatenate the kept groups, padding prompts on the left and completions on the right.
-    int64_t Lp = 0, T = 0;
+    // Concatenate this rank's kept groups in the step's order, padding prompts
+    // on the left and completions on the right. Position k of the kept list is
+    // rows [k·G, (k+1)·G) of the whole batch, whichever rank holds it.
+    int64_t Lp = 1, T = 1;
     for (const Sampled::Round& r : s.rounds) {
+      if (r.rollout.num_prompts == 0) continue;
       Lp = std::max(Lp, r.rollout.prompt_ids.size(1));
       T = std::max(T, r.rollout.completion_ids.size(1));
     }
     const int64_t pad = tokenizer_->pad_id();
     std::vector<torch::Tensor> pi, pm, ci, cm, tr, rw, ad;
     RolloutBatch& out = b.rollout;
-    out.num_prompts = P;
     out.group_size = G;
-    for (const auto& [round, g] : s.kept) {
+    for (size_t k = 0; k < s.kept.size(); ++k) {
+      const auto [round, g] = s.kept[k];
       const Sampled::Round& r = s.rounds[round];
-      const torch::Tensor rows = torch::arange(g * G, (g + 1) * G, torch::kLong);
+      const int64_t local = g - r.first_group;
+      if (local < 0 || local >= r.rollout.num_prompts) continue;  // another rank's group
+      const torch::Tensor rows = torch::arange(local * G, (local + 1) * G, torch::kLong);
+      const torch::Tensor global = torch::arange(g * G, (g + 1) * G, torch::kLong);
       pi.push_back(pad_to(r.rollout.prompt_ids.index_select(0, rows), Lp, pad, true));
       pm.push_back(pad_to(r.rollout.prompt_mask.index_select(0, rows), Lp, 0, true));
       ci.push_back(pad_to(r.rollout.completion_ids.index_select(0, rows), T, pad, false));
       cm.push_back(pad_to(r.rollout.completion_mask.index_select(0, rows), T, 0, false));
       tr.push_back(r.rollout.truncated.index_select(0, rows));
-      rw.push_back(r.rewards.index_select(0, rows));
-      ad.push_back(r.advantages.index_select(0, rows));
-      out.prompts.push_back(r.rollout.prompts[static_cast<size_t>(g)]);
-      for (int64_t i = g * G; i < (g + 1) * G; ++i) {
+      rw.push_back(r.rewards.index_select(0, global));
+      ad.push_back(r.advantages.index_select(0, global));
+      out.prompts.push_back(r.rollout.prompts[static_cast<size_t>(local)]);
+      for (int64_t i = local * G; i < (local + 1) * G; ++i) {
         out.completion_texts.push_back(r.rollout.completion_texts[static_cast<size_t>(i)]);
         out.completion_lengths.push_back(r.rollout.completion_lengths[static_cast<size_t>(i)]);
       }
+      for (int64_t j = 0; j < G; ++j) b.global_rows.push_back(static_cast<int64_t>(k) * G + j);
     }
-    out.prompt_ids = torch::cat(pi);
-    out.prompt_mask = torch::cat(pm);
-    out.completion_ids = torch::cat(ci);
-    out.completion_mask = torch::cat(cm);
-    out.truncated = torch::cat(tr);
-    out.group_index = torch::arange(P, torch::kLong).repeat_interleave(G);
-    b.rewards = torch::cat(rw);
-    b.advantages = torch::cat(ad);
+    out.num_prompts = static_cast<int64_t>(out.prompts.size());
+    if (out.num_prompts > 0) {
+      out.prompt_ids = torch::cat(pi);
+      out.prompt_mask = torch::cat(pm);
+      out.completion_ids = torch::cat(ci);
+      out.completion_mask = torch::cat(cm);
+      out.truncated = torch::cat(tr);
+      b.rewards = torch::cat(rw);
+      b.advantages = torch::cat(ad);
+    } else {
+      // NB: under dynamic sampling a rank may hold none of the kept groups; it still joins every collective.
+      out.prompt_ids = torch::full({0, Lp}, pad, torch::kLong);
+      out.prompt_mask = torch::zeros({0, Lp}, torch::kLong);
+      out.completion_ids = torch::full({0, T}, pad, torch::kLong);
+      out.completion_mask = torch::zeros({0, T}, torch::kLong);
+      out.truncated = torch::zeros({0}, torch::kBool);
+      b.rewards = torch::zeros({0}, torch::kFloat32);
+      b.advantages = torch::zeros({0}, torch::kFloat32);
+    }
+    out.group_index = torch::arange(out.num_prompts, torch::kLong).repeat_interleave(G);
   }
   // NB: what the model's calls read moves to its device once; texts, rewards
   // and the row bookkeeping stay on the CPU.
@@ -295,18 +367,18 @@ GRPOTrainer::Batch GRPOTrainer::select_groups(Sampled& s) const {
 }
 
 void GRPOTrainer::rollout_metrics(const Sampled& s, nlohmann::json& m) const {
+  // NB: from every rank's rows (the rounds' tables), so every rank computes the job's metrics.
   std::vector<double> all_rewards, all_lengths;
   std::vector<std::vector<double>> per_reward(static_cast<size_t>(rewards_.size()));
   int64_t truncated = 0;
   for (const Sampled::Round& r : s.rounds) {
-    for (int64_t i = 0; i < r.rollout.size(); ++i) {
-      all_rewards.push_back(r.scores.total(i));
-      all_lengths.push_back(static_cast<double>(r.rollout.completion_lengths[static_cast<size_t>(i)]));
-      for (int64_t k = 0; k < rewards_.size(); ++k) {
-        per_reward[static_cast<size_t>(k)].push_back(r.scores.per_function(i, k));
-      }
+    const auto t = r.table.accessor<double, 2>();
+    for (int64_t i = 0; i < r.table.size(0); ++i) {
+      all_rewards.push_back(t[i][0]);
+      all_lengths.push_back(t[i][1]);
+      truncated += t[i][2] != 0;
+      for (int64_t k = 0; k < rewards_.size(); ++k) per_reward[static_cast<size_t>(k)].push_back(t[i][3 + k]);
     }
-    truncated += r.rollout.truncated.sum().item<int64_t>();
   }
   // Rewards as TRL names them, over every completion sampled this step.
   auto mean_std = [](const std::vector<double>& v) {
@@ -339,7 +411,7 @@ void GRPOTrainer::rollout_metrics(const Sampled& s, nlohmann::json& m) const {
 void GRPOTrainer::fixed_logprobs(Batch& b, nlohmann::json& m) {
   const auto t0 = Clock::now();
   const bool need_old = config_.grpo.num_iterations * config_.grpo.mini_batches > 1;
-  if (need_old || reference_) {
+  if ((need_old || reference_) && b.rollout.size() > 0) {
     torch::NoGradGuard no_grad;
     const int64_t N = b.rollout.size(), T = b.rollout.completion_ids.size(1);
     const int64_t micro =
@@ -369,9 +441,13 @@ void GRPOTrainer::fixed_logprobs(Batch& b, nlohmann::json& m) {
 
 // μ passes over the batch, each in mini_batches optimizer updates, each
 // accumulated over micro-batches with the loss normalized over the whole update.
+// Data parallel: the passes and mini-batches are the whole batch's (the same
+// shuffles on every rank); each rank computes the rows it holds of each
+// mini-batch, under the normalizer summed over the ranks, and MasterAdamW
+// sums the gradients, so the update is the one a single process makes.
 void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
   const GrpoConfig& g = config_.grpo;
-  const int64_t N = b.rollout.size();
+  const int64_t N = g.prompts_per_step * g.group_size;  // the whole batch, over every rank
   const int64_t mini = N / g.mini_batches;
   const int64_t micro = g.micro_batch_size > 0 ? g.micro_batch_size : mini;
   const int64_t total_updates = config_.grpo.steps * g.num_iterations * g.mini_batches;
@@ -380,21 +456,29 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
   LogprobOptions po;
   po.temperature = config_.sampling.temperature;
   po.chunk_tokens = g.logprob_chunk_tokens;
+  std::vector<int64_t> local_row(static_cast<size_t>(N), -1);  // the whole batch's row -> this rank's, or -1
+  for (size_t i = 0; i < b.global_rows.size(); ++i) local_row[static_cast<size_t>(b.global_rows[i])] = static_cast<int64_t>(i);
 
-  double tokens = 0, kl = 0, clip_low = 0, clip_high = 0, clip_region = 0, entropy = 0, entropy_tokens = 0;
-  std::vector<double> losses, norms, lrs;
+  // Sums over this rank's tokens, then over the ranks: tokens, kl, clip low/high/region, entropy, entropy tokens.
+  enum { kTokens, kKl, kClipLow, kClipHigh, kClipRegion, kEntropy, kEntropyTokens, kSums };
+  std::vector<double> sums(kSums, 0.0), losses, norms, lrs;
   // The batch is on the model's device (select_groups put it there).
   const torch::Device device = b.rollout.completion_mask.device();
   for (int64_t it = 0; it < g.num_iterations; ++it) {
     const std::vector<int64_t> order = shuffled_indices(N, derive_seed(config_.seed, step_, 2000 + it));
-    const torch::Tensor order_t = torch::tensor(order, torch::kLong).to(device);
     for (int64_t u = 0; u < g.mini_batches; ++u) {
-      const torch::Tensor rows = order_t.narrow(0, u * mini, mini);
-      const GrpoLossOptions lo = update_loss_options(policy_loss, b.rollout.completion_mask.index_select(0, rows));
+      std::vector<int64_t> mine;  // this rank's rows of the mini-batch, in its order
+      for (int64_t k = u * mini; k < (u + 1) * mini; ++k) {
+        const int64_t row = local_row[static_cast<size_t>(order[static_cast<size_t>(k)])];
+        if (row >= 0) mine.push_back(row);
+      }
+      const int64_t n = static_cast<int64_t>(mine.size());
+      const torch::Tensor rows = torch::tensor(mine, torch::kLong).to(device);
+      const GrpoLossOptions lo = update_loss_options(policy_loss, b.rollout.completion_mask.index_select(0, rows), *dist_);
       optimizer_->zero_grad();
       double update_loss = 0;
-      for (int64_t begin = 0; begin < mini; begin += micro) {
-        const Rows r = take_rows(b.rollout, rows.narrow(0, begin, std::min(micro, mini - begin)));
+      for (int64_t begin = 0; begin < n; begin += micro) {
+        const Rows r = take_rows(b.rollout, rows.narrow(0, begin, std::min(micro, n - begin)));
         po.entropy = it == 0;
         const TokenLogprobs lp =
             policy_->token_logprobs(r.prompt_ids, r.prompt_mask, r.completion_ids, r.completion_mask, po);
@@ -407,15 +491,15 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
         out.loss.backward();
         optimizer_->add_grads();
         update_loss += out.loss.item<double>();
-        const LossStats s = read_stats(out.stats);
-        tokens += s.token_count;
-        kl += s.kl_mean * s.token_count;
-        clip_low += s.clip_low_frac * s.token_count;
-        clip_high += s.clip_high_frac * s.token_count;
-        clip_region += s.clip_region_frac * s.token_count;
+        const LossStats st = read_stats(out.stats);
+        sums[kTokens] += st.token_count;
+        sums[kKl] += st.kl_mean * st.token_count;
+        sums[kClipLow] += st.clip_low_frac * st.token_count;
+        sums[kClipHigh] += st.clip_high_frac * st.token_count;
+        sums[kClipRegion] += st.clip_region_frac * st.token_count;
         if (lp.entropy.defined()) {
-          entropy += (lp.entropy * mask).sum().item<double>();
-          entropy_tokens += s.token_count;
+          sums[kEntropy] += (lp.entropy * mask).sum().item<double>();
+          sums[kEntropyTokens] += st.token_count;
         }
       }
       const double lr = config_.optimizer.lr_at(updates_, total_updates);
@@ -426,15 +510,25 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
       lrs.push_back(lr);
     }
   }
-  const double denom = std::max(1.0, tokens);
+  if (dist_->active()) {
+    // NB: one all-reduce for the step's statistics: the sums, then each update's loss (each rank's part of it).
+    std::vector<double> packed = sums;
+    packed.insert(packed.end(), losses.begin(), losses.end());
+    const torch::Tensor total = dist_->all_reduce_sum(torch::tensor(packed, torch::kFloat64),
+                                                      "the loss statistics of step " + std::to_string(step_ + 1));
+    const auto t = total.accessor<double, 1>();
+    for (size_t i = 0; i < sums.size(); ++i) sums[i] = t[static_cast<int64_t>(i)];
+    for (size_t i = 0; i < losses.size(); ++i) losses[i] = t[static_cast<int64_t>(sums.size() + i)];
+  }
+  const double denom = std::max(1.0, sums[kTokens]);
   m["loss"] = mean_of(losses);
   m["grad_norm"] = mean_of(norms);
   m["learning_rate"] = lrs.empty() ? 0.0 : lrs.back();
-  m["kl"] = kl / denom;
-  m["clip_ratio/low_mean"] = clip_low / denom;
-  m["clip_ratio/high_mean"] = clip_high / denom;
-  m["clip_ratio/region_mean"] = clip_region / denom;
-  m["entropy"] = entropy / std::max(1.0, entropy_tokens);
+  m["kl"] = sums[kKl] / denom;
+  m["clip_ratio/low_mean"] = sums[kClipLow] / denom;
+  m["clip_ratio/high_mean"] = sums[kClipHigh] / denom;
+  m["clip_ratio/region_mean"] = sums[kClipRegion] / denom;
+  m["entropy"] = sums[kEntropy] / std::max(1.0, sums[kEntropyTokens]);
 }
 
 nlohmann::json GRPOTrainer::step() {
@@ -467,17 +561,50 @@ nlohmann::json GRPOTrainer::step() {
 nlohmann::json GRPOTrainer::trainer_state() const {
   nlohmann::json evals = nlohmann::json::array();
   for (const EvalResult& e : evals_) evals.push_back(e.to_json());
+  // NB: each rank's own state, gathered to every rank as bytes. The dataset
+  // position is the same on every rank (each draws every step's prompts) and
+  // is kept per rank all the same, to check on resume.
+  const std::string rng = cpu_rng_state().get<std::string>();
+  const int64_t K = dist_->world_size(), width = static_cast<int64_t>(rng.size()) + 2;
+  torch::Tensor table = torch::zeros({K, width}, torch::kFloat64);
+  {
+    auto t = table.accessor<double, 2>();
+    const int64_t r = dist_->rank();
+    for (size_t i = 0; i < rng.size(); ++i) t[r][static_cast<int64_t>(i)] = static_cast<unsigned char>(rng[i]);
+    t[r][width - 2] = static_cast<double>(train_.epoch());
+    t[r][width - 1] = static_cast<double>(train_.position());
+  }
+  if (dist_->active()) table = dist_->all_reduce_sum(table, "the ranks' states");
+  nlohmann::json ranks = nlohmann::json::array();
+  const auto t = table.accessor<double, 2>();
+  for (int64_t r = 0; r < K; ++r) {
+    std::string hex(rng.size(), '0');
+    for (size_t i = 0; i < rng.size(); ++i) hex[i] = static_cast<char>(t[r][static_cast<int64_t>(i)]);
+    ranks.push_back({{"rank", r},
+                     {"cpu_rng", hex},
+                     {"dataset",
+                      {{"epoch", static_cast<int64_t>(t[r][width - 2])}, {"position", static_cast<int64_t>(t[r][width - 1])}}}});
+  }
   return {{"step", step_},
           {"updates", updates_},
           {"dataset", {{"epoch", train_.epoch()}, {"position", train_.position()}}},
           {"seconds", seconds_},
           {"history", history_},
           {"evals", evals},
-          {"cpu_rng", cpu_rng_state()}};
+          {"cpu_rng", rng},
+          {"world_size", K},
+          {"ranks", ranks}};
 }
 
 std::string GRPOTrainer::save_checkpoint() {
   const std::string dir = checkpoint_dir(config_.output_dir, step_);
+  // NB: every rank takes part in gathering the state; rank 0 alone writes,
+  // and the others wait for it, so no rank runs ahead of a checkpoint.
+  nlohmann::json state = trainer_state();
+  if (!dist_->is_main()) {
+    dist_->barrier("checkpoint-" + std::to_string(step_));
+    return dir;
+  }
   std::error_code ec;
   fs::create_directories(config_.output_dir, ec);
   CheckpointContents c;
@@ -486,10 +613,11 @@ std::string GRPOTrainer::save_checkpoint() {
   c.tokenizer = tokenizer_.get();
   c.reference = reference_ ? &reference_->model() : nullptr;
   c.optimizer = &optimizer_->adamw();
-  c.trainer_state = trainer_state();
+  c.trainer_state = std::move(state);
   c.config = config_.to_json();
   write_checkpoint(dir, c);
   prune_checkpoints(config_.output_dir, config_.checkpoint.keep_last);
+  dist_->barrier("checkpoint-" + std::to_string(step_));
   return dir;
 }
 
@@ -519,7 +647,19 @@ void GRPOTrainer::load_checkpoint(const std::string& dir) {
     history_ = state.at("history").get<std::vector<nlohmann::json>>();
     evals_.clear();
     for (const auto& e : state.at("evals")) evals_.push_back(EvalResult::from_json(e));
-    set_cpu_rng_state(state.at("cpu_rng"));
+    // NB: a checkpoint of another world size resumes too: every group's
+    // sampling seed depends on its place in the step, not on the ranks, so
+    // only LibTorch's CPU generator (unused by the step) comes from rank 0.
+    const int64_t saved_world = state.value("world_size", int64_t{1});
+    if (saved_world == dist_->world_size() && state.contains("ranks")) {
+      set_cpu_rng_state(state.at("ranks").at(static_cast<size_t>(dist_->rank())).at("cpu_rng"));
+    } else {
+      set_cpu_rng_state(state.at("cpu_rng"));
+      if (saved_world != dist_->world_size() && dist_->is_main()) {
+        log::warn(dir + ": written by a job of " + std::to_string(saved_world) + " processes, resumed by " +
+                  std::to_string(dist_->world_size()) + "; the steps continue as they would have");
+      }
+    }
   } catch (const nlohmann::json::exception& e) {
     throw Error(dir + "/trainer_state.json: malformed: " + e.what());
   }
@@ -572,30 +712,62 @@ void GRPOTrainer::write_outputs() const {
 }
 
 nlohmann::json GRPOTrainer::train() {
+  try {
+    return train_loop();
+  } catch (const std::exception& e) {
+    // NB: the other ranks' next collective fails with this rank's message, rather than at their timeout.
+    dist_->report_failure(e.what());
+    throw;
+  }
+}
+
+nlohmann::json GRPOTrainer::train_loop() {
+  const bool main = dist_->is_main();
   std::error_code ec;
-  fs::create_directories(config_.output_dir, ec);
-  if (ec) throw Error("output_dir " + config_.output_dir + ": cannot create (" + ec.message() + ")");
+  if (main) {
+    fs::create_directories(config_.output_dir, ec);
+    if (ec) throw Error("output_dir " + config_.output_dir + ": cannot create (" + ec.message() + ")");
+  }
   bool resumed = false;
   if (config_.checkpoint.resume) {
-    if (auto latest = latest_checkpoint(config_.output_dir)) {
+    // Rank 0 picks the checkpoint; every rank loads that one.
+    std::optional<std::string> latest = main ? latest_checkpoint(config_.output_dir) : std::nullopt;
+    if (dist_->active()) {
+      const int64_t found = latest ? std::stoll(fs::path(*latest).filename().string().substr(11)) : -1;
+      const int64_t step = static_cast<int64_t>(dist_->all_reduce_sum(main ? static_cast<double>(found) : 0.0,
+                                                                      "the checkpoint to resume from"));
+      latest.reset();
+      if (step >= 0) latest = checkpoint_dir(config_.output_dir, step);
+      if (latest && !fs::is_directory(*latest)) {
+        throw Error("checkpoint.resume: rank " + std::to_string(dist_->rank()) + " cannot see " + *latest +
+                    ", which rank 0 resumes from: output_dir must be a folder every rank sees");
+      }
+    }
+    if (latest) {
       load_checkpoint(*latest);
       resumed = true;
-      log::info("resumed from " + *latest + " (step " + std::to_string(step_) + ")");
+      if (main) log::info("resumed from " + *latest + " (step " + std::to_string(step_) + ")");
     }
   }
-  MetricsWriter metrics((fs::path(config_.output_dir) / "metrics.jsonl").string(), resumed ? step_ : -1);
+  std::optional<MetricsWriter> metrics;
+  if (main) metrics.emplace((fs::path(config_.output_dir) / "metrics.jsonl").string(), resumed ? step_ : -1);
   auto log_eval = [&](const EvalResult& e) {
+    if (!main) return;
     log::info("eval at step " + std::to_string(e.step) + ": " + std::to_string(e.problems) + " problems, accuracy " +
               (e.accuracy ? log::fixed(*e.accuracy, 3) : std::string("n/a")) + ", mean reward " +
               log::fixed(e.mean_reward, 3));
   };
+  if (main && dist_->active()) {
+    log::info("data parallel: " + std::to_string(dist_->world_size()) + " processes over " + dist_->backend_name() +
+              ", " + std::to_string(config_.grpo.prompts_per_step) + " groups a step split over them");
+  }
   if (eval_ && evals_.empty()) log_eval(evaluate());
 
   int64_t saved_at = resumed ? step_ : -1;
   while (step_ < config_.grpo.steps) {
     const nlohmann::json m = step();
-    metrics.write(m);
-    if (config_.logging.console && (step_ % config_.logging.log_every == 0 || step_ == config_.grpo.steps)) {
+    if (main) metrics->write(m);
+    if (main && config_.logging.console && (step_ % config_.logging.log_every == 0 || step_ == config_.grpo.steps)) {
       ProgressInfo p;
       p.step = step_;
       p.total_steps = config_.grpo.steps;
@@ -612,18 +784,19 @@ nlohmann::json GRPOTrainer::train() {
     if (config_.checkpoint.save_every > 0 && step_ % config_.checkpoint.save_every == 0) {
       save_checkpoint();
       saved_at = step_;
-      write_outputs();
+      if (main) write_outputs();
     }
   }
   if (eval_ && (evals_.empty() || evals_.back().step != step_)) log_eval(evaluate());
   if (saved_at != step_) save_checkpoint();
-  if (!config_.checkpoint.save_pretrained.empty()) {
+  if (main && !config_.checkpoint.save_pretrained.empty()) {
     const std::string dir = (std::filesystem::path(config_.output_dir) / "final").string();
     export_pretrained(optimizer_->master(), tokenizer_.get(), dir,
                       dtype_from_name(config_.checkpoint.save_pretrained, "checkpoint.save_pretrained"));
     log::info("wrote the policy as a Hugging Face folder: " + dir);
   }
-  write_outputs();
+  if (main) write_outputs();
+  dist_->barrier("the end of training");
   return report();
 }
 

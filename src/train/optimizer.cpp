@@ -23,7 +23,8 @@ bool reduced_precision(const CausalLM& model) {
 
 }  // namespace
 
-MasterAdamW::MasterAdamW(CausalLM& model, const OptimizerConfig& o) : model_(model), config_(o) {
+MasterAdamW::MasterAdamW(CausalLM& model, const OptimizerConfig& o, Distributed* dist)
+    : model_(model), config_(o), dist_(dist) {
   model_params_ = model_.module().parameters();
   if (reduced_precision(model_)) {
     master_ = model_.clone();
@@ -60,6 +61,17 @@ void MasterAdamW::add_grads() {
 
 double MasterAdamW::step(double lr, const std::string& where) {
   add_grads();
+  if (dist_ && dist_->active()) {
+    // NB: every rank holds the gradient of its own rows under the update's
+    // global normalizer, so the sum is the whole update's gradient, and the
+    // norm clipped below is the global one on every rank.
+    std::vector<torch::Tensor> grads;
+    for (torch::Tensor& p : master_params_) {
+      if (!p.grad().defined()) p.mutable_grad() = torch::zeros_like(p);
+      grads.push_back(p.grad());
+    }
+    dist_->all_reduce_gradients(grads);
+  }
   for (auto& group : adamw_->param_groups()) static_cast<torch::optim::AdamWOptions&>(group.options()).lr(lr);
   const double max_norm = config_.max_grad_norm > 0 ? config_.max_grad_norm : std::numeric_limits<double>::infinity();
   const double norm = torch::nn::utils::clip_grad_norm_(master_params_, max_norm);
@@ -69,6 +81,26 @@ double MasterAdamW::step(double lr, const std::string& where) {
   adamw_->step();
   refresh_model();
   return norm;
+}
+
+void MasterAdamW::broadcast_state() {
+  if (!dist_ || !dist_->active()) return;
+  std::vector<torch::Tensor> tensors;
+  {
+    torch::NoGradGuard no_grad;
+    for (const torch::Tensor& p : master_params_) tensors.push_back(p.detach());
+    for (const torch::Tensor& b : master().module().buffers()) tensors.push_back(b);
+  }
+  for (const torch::Tensor& p : master_params_) {
+    auto it = adamw_->state().find(p.unsafeGetTensorImpl());
+    if (it == adamw_->state().end()) continue;
+    auto& st = static_cast<torch::optim::AdamWParamState&>(*it->second);
+    tensors.push_back(st.exp_avg());
+    tensors.push_back(st.exp_avg_sq());
+    if (st.max_exp_avg_sq().defined()) tensors.push_back(st.max_exp_avg_sq());
+  }
+  dist_->broadcast(tensors, "the weights and optimizer state");
+  refresh_model();
 }
 
 void MasterAdamW::refresh_model() {

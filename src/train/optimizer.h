@@ -22,6 +22,7 @@
 
 #include "grpo/config/config.h"
 #include "grpo/models/causal_lm.h"
+#include "grpo/train/distributed.h"
 
 namespace grpo {
 
@@ -29,8 +30,10 @@ class MasterAdamW {
  public:
   // `model` must outlive this. Its parameters' dtype (the first one's) picks
   // the mode: bfloat16 or float16 get a float32 master copy (a clone of the
-  // model), anything else is stepped in place.
-  MasterAdamW(CausalLM& model, const OptimizerConfig& o);
+  // model), anything else is stepped in place. With `dist` active, step()
+  // sums the master gradients over the ranks before clipping (`dist` must
+  // outlive this).
+  MasterAdamW(CausalLM& model, const OptimizerConfig& o, Distributed* dist = nullptr);
   ~MasterAdamW();
 
   // The weights AdamW steps: the float32 copy, or the model itself. This is
@@ -46,7 +49,8 @@ class MasterAdamW {
   // master gradients and clears the model's; with no copy, does nothing.
   void add_grads();
   // Sets every group's learning rate to `lr`, adds any gradients still on the
-  // model (add_grads), clips the global norm of the master gradients to
+  // model (add_grads), sums the master gradients over the ranks (a gradient
+  // this rank has none of counts as zeros), clips their global norm to
   // o.max_grad_norm (0 = no clipping), steps AdamW and refreshes the model.
   // Returns the norm before clipping. A non-finite norm raises grpo::Error,
   // prefixed with `where`, before any weight is changed.
@@ -54,6 +58,8 @@ class MasterAdamW {
   // Rounds the master weights into the model: after the masters were loaded
   // from a checkpoint. With no copy, does nothing.
   void refresh_model();
+  // Makes every rank's masters, model and optimizer state rank 0's.
+  void broadcast_state();
 
  private:
   CausalLM& model_;
@@ -61,6 +67,7 @@ class MasterAdamW {
   std::vector<torch::Tensor> model_params_;   // in the order of master_params_
   std::vector<torch::Tensor> master_params_;
   OptimizerConfig config_;
+  Distributed* dist_ = nullptr;
   std::unique_ptr<torch::optim::AdamW> adamw_;
 };
 

@@ -1,12 +1,15 @@
 // SFTTrainer: batches of prompt → completion pairs, left-padded prompts and
 // right-padded completions (EOS appended), loss = mean negative log-likelihood
-// over the completion tokens of the batch.
+// over the completion tokens of the batch. Data parallel: each rank takes its
+// share of every batch, and the token count and the gradients are summed over
+// the ranks, so the update is the whole batch's.
 #include "grpo/train/sft_trainer.h"
 
 #include <torch/torch.h>
 
 #include <chrono>
 #include <filesystem>
+#include <optional>
 
 #include "grpo/error.h"
 #include "grpo/log.h"
@@ -20,8 +23,11 @@ namespace grpo {
 namespace fs = std::filesystem;
 
 SFTTrainer::SFTTrainer(TrainConfig config, std::shared_ptr<CausalLM> model, std::shared_ptr<const Tokenizer> tokenizer,
-                       PromptDataset pairs)
-    : config_(std::move(config)), tokenizer_(std::move(tokenizer)), pairs_(std::move(pairs)) {
+                       PromptDataset pairs, std::shared_ptr<Distributed> dist)
+    : config_(std::move(config)),
+      dist_(dist ? std::move(dist) : std::make_shared<Distributed>()),
+      tokenizer_(std::move(tokenizer)),
+      pairs_(std::move(pairs)) {
   config_.validate();
   if (!model) throw Error("SFTTrainer: the model is null");
   if (!tokenizer_) throw Error("SFTTrainer: the tokenizer is null");
@@ -37,10 +43,15 @@ SFTTrainer::SFTTrainer(TrainConfig config, std::shared_ptr<CausalLM> model, std:
                   "\"");
     }
   }
+  if (config_.sft.batch_size < dist_->world_size()) {
+    throw Error("sft.batch_size: must be >= the " + std::to_string(dist_->world_size()) + " processes of the job, got " +
+                std::to_string(config_.sft.batch_size));
+  }
   apply_threads(config_.threads);
   apply_allow_tf32(config_.model.allow_tf32);
   policy_ = std::make_unique<Policy>(std::move(model));
-  optimizer_ = std::make_unique<MasterAdamW>(policy_->model(), config_.sft.optimizer);
+  optimizer_ = std::make_unique<MasterAdamW>(policy_->model(), config_.sft.optimizer, dist_.get());
+  optimizer_->broadcast_state();
 }
 
 SFTTrainer::~SFTTrainer() = default;
@@ -50,17 +61,24 @@ CausalLM& SFTTrainer::master_model() { return optimizer_->master(); }
 std::unique_ptr<SFTTrainer> SFTTrainer::from_config(const TrainConfig& config) {
   config.validate();
   if (config.sft.train.empty()) throw Error("sft.train: a JSONL file of prompt/completion pairs is required");
+  std::shared_ptr<Distributed> dist = Distributed::from_env(config.distributed, config.model.device);
   std::shared_ptr<const Tokenizer> tokenizer = make_tokenizer(config.tokenizer, config.model.init_from);
-  auto model = make_model(config.model, *tokenizer, config.seed);
-  return std::make_unique<SFTTrainer>(config, std::move(model), std::move(tokenizer),
-                                      PromptDataset::from_jsonl(config.sft.train,
-                                                                sft_dataset_options(config.sft, config.data, config.seed)));
+  ModelConfig model_config = config.model;
+  model_config.device = dist->device_for(config.model.device);
+  auto model = make_model(model_config, *tokenizer, config.seed);
+  return std::make_unique<SFTTrainer>(
+      config, std::move(model), std::move(tokenizer),
+      PromptDataset::from_jsonl(config.sft.train, sft_dataset_options(config.sft, config.data, config.seed)),
+      std::move(dist));
 }
 
 std::string SFTTrainer::output_checkpoint() const { return (fs::path(config_.output_dir) / "sft").string(); }
 
 nlohmann::json SFTTrainer::step() {
-  const std::vector<PromptRecord> batch = pairs_.next_batch(config_.sft.batch_size);
+  // NB: every rank draws the same batch and keeps its share.
+  const std::vector<PromptRecord> drawn = pairs_.next_batch(config_.sft.batch_size);
+  const auto [first, end] = dist_->share(static_cast<int64_t>(drawn.size()));
+  const std::vector<PromptRecord> batch(drawn.begin() + first, drawn.begin() + end);
   const int64_t B = static_cast<int64_t>(batch.size());
   std::vector<std::vector<int64_t>> prompts, completions;
   size_t Lp = 0, T = 0;
@@ -100,11 +118,11 @@ nlohmann::json SFTTrainer::step() {
   lo.chunk_tokens = config_.grpo.logprob_chunk_tokens;
   optimizer_->zero_grad();
   const torch::Tensor logp = policy_->token_logprobs(prompt_ids, prompt_mask, completion_ids, completion_mask, lo).logprobs;
-  const double tokens = completion_mask.sum().item<double>();
+  const double tokens = dist_->all_reduce_sum(completion_mask.sum().item<double>(), "the SFT token count");
   const torch::Tensor loss = -logp.sum() / tokens;
   loss.backward();
   const double lr = config_.sft.optimizer.lr_at(step_, config_.sft.steps);
-  const double loss_value = loss.item<double>();
+  const double loss_value = dist_->all_reduce_sum(loss.item<double>(), "the SFT loss");
   if (!std::isfinite(loss_value)) {
     throw Error("sft: step " + std::to_string(step_ + 1) + ": the loss is not finite; training stopped");
   }
@@ -114,17 +132,28 @@ nlohmann::json SFTTrainer::step() {
 }
 
 nlohmann::json SFTTrainer::train() {
+  try {
+    return train_loop();
+  } catch (const std::exception& e) {
+    dist_->report_failure(e.what());
+    throw;
+  }
+}
+
+nlohmann::json SFTTrainer::train_loop() {
+  const bool main = dist_->is_main();
   std::error_code ec;
-  fs::create_directories(config_.output_dir, ec);
+  if (main) fs::create_directories(config_.output_dir, ec);
   if (ec) throw Error("output_dir " + config_.output_dir + ": cannot create (" + ec.message() + ")");
-  MetricsWriter metrics((fs::path(config_.output_dir) / "sft_metrics.jsonl").string());
+  std::optional<MetricsWriter> metrics;
+  if (main) metrics.emplace((fs::path(config_.output_dir) / "sft_metrics.jsonl").string());
   const auto start = std::chrono::steady_clock::now();
   double last_loss = 0;
   while (step_ < config_.sft.steps) {
     const nlohmann::json m = step();
-    metrics.write(m);
+    if (main) metrics->write(m);
     last_loss = m["loss"].get<double>();
-    if (config_.logging.console && (step_ % config_.logging.log_every == 0 || step_ == config_.sft.steps)) {
+    if (main && config_.logging.console && (step_ % config_.logging.log_every == 0 || step_ == config_.sft.steps)) {
       log::info("sft step " + std::to_string(step_) + "/" + std::to_string(config_.sft.steps) + " | loss " +
                 log::fixed(last_loss, 4) + " | lr " + log::scientific(m["learning_rate"].get<double>(), 2));
     }
@@ -136,7 +165,8 @@ nlohmann::json SFTTrainer::train() {
   c.tokenizer = tokenizer_.get();
   c.trainer_state = {{"step", step_}, {"stage", "sft"}, {"final_loss", last_loss}};
   c.config = config_.to_json();
-  write_checkpoint(output_checkpoint(), c);
+  if (main) write_checkpoint(output_checkpoint(), c);
+  dist_->barrier("the SFT checkpoint");
   return {{"steps", step_}, {"final_loss", last_loss}, {"seconds", seconds}, {"checkpoint", output_checkpoint()}};
 }
 

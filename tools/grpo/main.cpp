@@ -21,6 +21,7 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cstdlib>
 #include <iostream>
 
 namespace {
@@ -129,11 +130,14 @@ int main(int argc, char** argv) {
       grpo::export_pretrained(*model, tokenizer.get(), export_out, dtype);
       std::cout << export_out << "\n";
     } else if (*train) {
-      const nlohmann::json report = grpo::GRPOTrainer::from_config(load(train_args))->train();
-      std::cout << report.dump(2) << "\n";
+      // NB: under torchrun every rank runs this; rank 0 alone prints the report.
+      auto trainer = grpo::GRPOTrainer::from_config(load(train_args));
+      const nlohmann::json report = trainer->train();
+      if (trainer->distributed().is_main()) std::cout << report.dump(2) << "\n";
     } else if (*sft) {
-      const nlohmann::json result = grpo::SFTTrainer::from_config(load(sft_args))->train();
-      std::cout << result.dump(2) << "\n";
+      auto trainer = grpo::SFTTrainer::from_config(load(sft_args));
+      const nlohmann::json result = trainer->train();
+      if (trainer->distributed().is_main()) std::cout << result.dump(2) << "\n";
     } else if (*eval) {
       const grpo::TrainConfig config = load(eval_args);
       if (config.data.eval.empty()) throw grpo::Error("data.eval: the config names no eval set");
@@ -164,7 +168,9 @@ int main(int argc, char** argv) {
       for (const std::string& text : batch.completion_texts) std::cout << text << "\n";
     }
   } catch (const std::exception& e) {
-    std::cerr << "grpo: " << e.what() << "\n";
+    // NB: under torchrun the rank is named, as torchrun's own summary does.
+    const char* rank = std::getenv("WORLD_SIZE") && std::getenv("RANK") ? std::getenv("RANK") : nullptr;
+    std::cerr << "grpo" << (rank ? std::string(" (rank ") + rank + ")" : std::string()) << ": " << e.what() << "\n";
     return 1;
   }
   return 0;

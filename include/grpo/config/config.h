@@ -164,10 +164,18 @@ struct LoggingConfig {
   std::string level = "info";         // level: "trace" | "debug" | "info" | "warn" | "error" | "off"
 };
 
+// Data parallel (grpo/train/distributed.h): read when the process was started
+// by torchrun (RANK and WORLD_SIZE set); a single process ignores it.
+struct DistributedConfig {
+  std::string backend = "auto";       // "auto" (NCCL when model.device is cuda, else Gloo) | "gloo" | "nccl"
+  double timeout_seconds = 1800;      // the rendezvous and every collective; longer fails the job, naming the rank
+  double bucket_mb = 25;              // gradients are all-reduced in buckets of about this many MiB
+};
+
 // A whole run. JSON: {"seed": 0, "output_dir": "runs/x", "threads": 0, "model": {...},
 // "tokenizer": {...}, "data": {...}, "sampling": {...}, "loss": {...},
 // "rewards": {RewardSet config}, "optimizer": {...}, "grpo": {...}, "sft": {...},
-// "eval": {...}, "checkpoint": {...}, "logging": {...}}; every section optional.
+// "eval": {...}, "checkpoint": {...}, "logging": {...}, "distributed": {...}}; every section optional.
 struct TrainConfig {
   uint64_t seed = 0;                  // every random choice of the run derives from it
   std::string output_dir = "runs/grpo";  // checkpoints, metrics.jsonl, report.json, plot.svg
@@ -184,6 +192,7 @@ struct TrainConfig {
   EvalConfig eval;
   CheckpointConfig checkpoint;
   LoggingConfig logging;
+  DistributedConfig distributed;
 
   // Raises grpo::Error naming the key path of the first bad value, including
   // the checks that involve several sections (e.g. N = P·G divisible by

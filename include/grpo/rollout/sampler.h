@@ -52,12 +52,18 @@ class GroupSampler {
 
   // Samples G completions for each prompt with seed `seed`.
   RolloutBatch sample(const std::vector<PromptRecord>& prompts, uint64_t seed);
+  // Samples G completions for each prompt p from a generator seeded with
+  // prompt_seeds[p] (GenerationConfig::prompt_seeds): what one prompt gets
+  // does not depend on the others in the batch.
+  RolloutBatch sample(const std::vector<PromptRecord>& prompts, const std::vector<uint64_t>& prompt_seeds);
   // The same with the next seed of a sequence starting at config.generation.seed.
   RolloutBatch sample(const std::vector<PromptRecord>& prompts);
 
   const GroupSamplerConfig& config() const { return config_; }
 
  private:
+  RolloutBatch sample_with(const std::vector<PromptRecord>& prompts, const GenerationConfig& generation);
+
   Policy& policy_;
   std::shared_ptr<const Tokenizer> tokenizer_;
   GroupSamplerConfig config_;

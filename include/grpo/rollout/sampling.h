@@ -19,6 +19,11 @@ struct GenerationConfig {
   std::vector<int64_t> eos_ids;  // a completion stops after any of these; empty = runs to max_new_tokens
   int64_t pad_id = 0;            // written after a completion stopped
   uint64_t seed = 0;             // the sampling generator's seed: same seed, same completions
+  // One seed per prompt, or empty. Given, each prompt's rows draw from a
+  // generator of their own, so a prompt's completions depend on its seed and
+  // not on the other prompts of the batch: data-parallel ranks, each sampling
+  // its share of a step, draw what one process drawing the whole step would.
+  std::vector<uint64_t> prompt_seeds;
   bool use_cache = true;         // use the model's KV cache when it has one
   // Raises grpo::Error naming the bad field.
   void validate() const;
@@ -29,5 +34,8 @@ struct GenerationConfig {
 // 0 takes the argmax.
 torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationConfig& config,
                                 at::Generator& generator);
+// The same, rows [i·rows_each, (i+1)·rows_each) drawing from generators[i].
+torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationConfig& config,
+                                std::vector<at::Generator>& generators, int64_t rows_each);
 
 }  // namespace grpo

@@ -14,6 +14,7 @@
 #include "grpo/rewards/reward.h"
 #include "grpo/rollout/policy.h"
 #include "grpo/tokenizers/tokenizer.h"
+#include "grpo/train/distributed.h"
 
 namespace grpo {
 
@@ -36,9 +37,12 @@ struct EvalResult {
 
 // Greedy completions of every prompt of `data` (in file order, up to `limit`
 // prompts; 0 = all), scored with `rewards`, each stopping at any of `eos_ids`
-// (empty = the tokenizer's EOS). Runs without grad.
+// (empty = the tokenizer's EOS). Runs without grad. With `dist` active each
+// rank decodes its share of the prompts and every rank gets the whole result
+// (the samples are rank 0's).
 EvalResult evaluate(Policy& policy, const Tokenizer& tokenizer, const PromptDataset& data,
                     const RewardSet& rewards, const EvalConfig& eval, int64_t max_new_tokens, int64_t limit = 0,
-                    const std::string& accuracy_reward = "accuracy", const std::vector<int64_t>& eos_ids = {});
+                    const std::string& accuracy_reward = "accuracy", const std::vector<int64_t>& eos_ids = {},
+                    Distributed* dist = nullptr);
 
 }  // namespace grpo

@@ -19,6 +19,7 @@
 #include "grpo/rewards/reward.h"
 #include "grpo/rollout/policy.h"
 #include "grpo/tokenizers/tokenizer.h"
+#include "grpo/train/distributed.h"
 #include "grpo/train/evaluate.h"
 
 namespace grpo {
@@ -35,11 +36,23 @@ class GRPOTrainer {
   // Takes the parts as built by the caller. `eval` may be null (no evaluation).
   // config.validate() is called; a RewardSet without rewards, or prompts_per_step
   // larger than the training set, is a grpo::Error.
+  //
+  // Data parallel: with `dist` active (a job of K processes, e.g. from
+  // Distributed::from_env under torchrun) every rank builds the same parts
+  // from the same config; the weights and optimizer state are then made rank
+  // 0's. Each step every rank draws the same P prompts and samples, scores
+  // and trains on its own share of the groups; the loss normalizer and the
+  // gradients are summed over the ranks, so the update is the one of the
+  // whole batch on one process. Rank 0 alone writes metrics, checkpoints and
+  // reports (output_dir must be one folder every rank sees, for resuming).
   GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model, std::shared_ptr<const Tokenizer> tokenizer,
-              RewardSet rewards, PromptDataset train, std::optional<PromptDataset> eval = std::nullopt);
+              RewardSet rewards, PromptDataset train, std::optional<PromptDataset> eval = std::nullopt,
+              std::shared_ptr<Distributed> dist = nullptr);
   // Builds every part from the config (grpo/train/factory.h): tokenizer,
   // model, rewards (config.rewards with the global registry), datasets
-  // (data.train required).
+  // (data.train required), and the job from torchrun's environment
+  // (Distributed::from_env; a single process without it), with model.device
+  // cuda meaning cuda:LOCAL_RANK.
   static std::unique_ptr<GRPOTrainer> from_config(const TrainConfig& config);
   ~GRPOTrainer();
 
@@ -74,6 +87,7 @@ class GRPOTrainer {
   // policy's model itself.
   CausalLM& master_model();
   const TrainConfig& config() const { return config_; }
+  Distributed& distributed() { return *dist_; }
   const std::shared_ptr<const Tokenizer>& tokenizer() const { return tokenizer_; }
 
  private:
@@ -93,11 +107,14 @@ class GRPOTrainer {
   void fixed_logprobs(Batch& batch, nlohmann::json& metrics);
   // μ passes of mini-batch updates, each accumulated over micro-batches.
   void update(Batch& batch, nlohmann::json& metrics);
+  // Every rank's state for trainer_state.json: a collective, called on every rank.
   nlohmann::json trainer_state() const;
+  nlohmann::json train_loop();
   nlohmann::json report() const;
   void write_outputs() const;
 
   TrainConfig config_;
+  std::shared_ptr<Distributed> dist_;          // a job of one unless the caller gave another
   std::shared_ptr<const Tokenizer> tokenizer_;
   std::unique_ptr<Policy> policy_;
   std::unique_ptr<ReferenceModel> reference_;  // null when β = 0

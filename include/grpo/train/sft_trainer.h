@@ -13,6 +13,7 @@
 #include "grpo/data/prompt_dataset.h"
 #include "grpo/rollout/policy.h"
 #include "grpo/tokenizers/tokenizer.h"
+#include "grpo/train/distributed.h"
 
 namespace grpo {
 
@@ -23,10 +24,14 @@ class SFTTrainer {
   // pairs: records with the prompt (rendered by the dataset's template) and a
   // string field sft.completion_key. Raises grpo::Error for a record without
   // that field (naming the record) or sft.batch_size larger than the set.
+  // With `dist` active (a data-parallel job, grpo/train/distributed.h) every
+  // rank takes its share of each batch; the update is the whole batch's, and
+  // rank 0 alone writes the metrics and the checkpoint.
   SFTTrainer(TrainConfig config, std::shared_ptr<CausalLM> model, std::shared_ptr<const Tokenizer> tokenizer,
-             PromptDataset pairs);
+             PromptDataset pairs, std::shared_ptr<Distributed> dist = nullptr);
   // Builds tokenizer, model and pairs (sft.train, required) from the config
-  // (grpo/train/factory.h).
+  // (grpo/train/factory.h), and the job from torchrun's environment
+  // (Distributed::from_env).
   static std::unique_ptr<SFTTrainer> from_config(const TrainConfig& config);
   ~SFTTrainer();
 
@@ -39,6 +44,7 @@ class SFTTrainer {
   nlohmann::json step();
 
   Policy& policy() { return *policy_; }
+  Distributed& distributed() { return *dist_; }
   // The weights the optimizer steps, which the checkpoint saves: float32
   // master copies when the policy computes in bfloat16 (model.dtype), else
   // the policy's model itself.
@@ -48,7 +54,10 @@ class SFTTrainer {
   std::string output_checkpoint() const;
 
  private:
+  nlohmann::json train_loop();
+
   TrainConfig config_;
+  std::shared_ptr<Distributed> dist_;  // a job of one unless the caller gave another
   std::shared_ptr<const Tokenizer> tokenizer_;
   std::unique_ptr<Policy> policy_;
   std::unique_ptr<MasterAdamW> optimizer_;  // AdamW over the master weights
