@@ -712,13 +712,8 @@ void GRPOTrainer::write_outputs() const {
 }
 
 nlohmann::json GRPOTrainer::train() {
-  try {
-    return train_loop();
-  } catch (const std::exception& e) {
-    // NB: the other ranks' next collective fails with this rank's message, rather than at their timeout.
-    dist_->report_failure(e.what());
-    throw;
-  }
+  // NB: the other ranks' next collective fails with this rank's message, rather than at their timeout.
+  return dist_->reporting_failures([&] { return train_loop(); });
 }
 
 nlohmann::json GRPOTrainer::train_loop() {

@@ -132,12 +132,8 @@ nlohmann::json SFTTrainer::step() {
 }
 
 nlohmann::json SFTTrainer::train() {
-  try {
-    return train_loop();
-  } catch (const std::exception& e) {
-    dist_->report_failure(e.what());
-    throw;
-  }
+  // NB: the other ranks' next collective fails with this rank's message, rather than at their timeout.
+  return dist_->reporting_failures([&] { return train_loop(); });
 }
 
 nlohmann::json SFTTrainer::train_loop() {

@@ -281,13 +281,15 @@ double max_diff(const std::vector<torch::Tensor>& a, const std::vector<torch::Te
 // Runs `c` as a job of `world` processes; expects every rank to succeed and
 // end with the same weights; returns rank 0's.
 std::vector<torch::Tensor> train_job(const grpo::TrainConfig& c, int world, const fs::path& dir,
-                                     const std::string& name) {
+                                     const std::string& name, const std::vector<std::string>& flags = {}) {
   fs::create_directories(dir);
   const std::string config = write_config(c, dir / (name + ".json"));
   const std::string weights = (dir / (name + ".pt")).string();
   std::vector<int> ranks;
   for (int r = 0; r < world; ++r) ranks.push_back(r);
-  const auto results = run_job(world, ranks, {config, weights}, dir);
+  std::vector<std::string> args{config, weights};
+  args.insert(args.end(), flags.begin(), flags.end());
+  const auto results = run_job(world, ranks, args, dir);
   for (size_t r = 0; r < results.size(); ++r) {
     EXPECT_EQ(results[r].exit_code, 0) << name << ": rank " << r << ": " << results[r].err;
   }
@@ -388,6 +390,29 @@ INSTANTIATE_TEST_SUITE_P(
                      c.loss.policy.beta = 0;
                    }}),
     [](const ::testing::TestParamInfo<ParityCase>& i) { return i.param.name; });
+
+TEST(DataParallel, SftTwoRanksMatchOneProcess) {
+  TempDir dir("dp_sft");
+  grpo::TrainConfig one = job_config(dir.path / "one");
+  one.sft.steps = 2;
+  one.sft.batch_size = 5;  // ranks hold 3 and 2 pairs
+  one.sft.optimizer.eps = 0.1;  // as in DataParallelParity: the update nearly proportional to the gradient
+  one.sft.optimizer.max_grad_norm = 0;
+  grpo::TrainConfig two = one;
+  two.output_dir = (dir.path / "two").string();
+  const auto w1 = train_job(one, 1, dir.path, "one", {"--sft"});
+  const auto w2 = train_job(two, 2, dir.path, "two", {"--sft"});
+  EXPECT_LT(max_diff(w1, w2), 1e-7);
+  std::ifstream m1(dir.path / "one" / "sft_metrics.jsonl"), m2(dir.path / "two" / "sft_metrics.jsonl");
+  EXPECT_TRUE(fs::exists(dir.path / "two" / "sft" / "model.pt"));  // rank 0 wrote the checkpoint
+  for (std::string l1, l2; std::getline(m1, l1) && std::getline(m2, l2);) {
+    const auto j1 = nlohmann::json::parse(l1), j2 = nlohmann::json::parse(l2);
+    for (const char* key : {"loss", "grad_norm", "tokens"}) {
+      EXPECT_NEAR(j1.at(key).get<double>(), j2.at(key).get<double>(), 1e-6) << key;
+    }
+  }
+  EXPECT_EQ(lines_of(dir.path / "two" / "sft_metrics.jsonl"), 2);
+}
 
 TEST(DataParallel, ResumeMatchesAStraightRun) {
   TempDir dir("dp_resume");

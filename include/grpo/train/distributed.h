@@ -102,6 +102,17 @@ class Distributed {
   // Does nothing in a job of one, or when this rank's failure was itself a
   // DistributedError caused by another rank.
   void report_failure(const std::string& what) noexcept;
+  // Runs `body` and returns what it returns; an exception from it is first
+  // reported (report_failure), so the other ranks name it, then propagates.
+  template <class F>
+  auto reporting_failures(F&& body) -> decltype(body()) {
+    try {
+      return body();
+    } catch (const std::exception& e) {
+      report_failure(e.what());
+      throw;
+    }
+  }
 
  private:
   struct Impl;
