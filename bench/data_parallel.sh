@@ -41,9 +41,9 @@ run() {  # name processes threads
 list=()
 for rep in $(seq 1 "$R"); do
   if [ "$device" = cpu ]; then
-    list+=("$(run "1x1" 1 1 "$rep")" "$(run "1x$K" 1 "$K" "$rep")" "$(run "${K}x1" "$K" 1 "$rep")")
+    list+=($(run "1x1" 1 1 "$rep") $(run "1x$K" 1 "$K" "$rep") $(run "${K}x1" "$K" 1 "$rep"))
   else
-    list+=("$(run "1gpu" 1 1 "$rep")" "$(run "${K}gpu" "$K" 1 "$rep")")
+    list+=($(run "1gpu" 1 1 "$rep") $(run "${K}gpu" "$K" 1 "$rep"))
   fi
 done
 

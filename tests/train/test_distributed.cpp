@@ -206,7 +206,8 @@ std::vector<RankResult> run_job(int world, const std::vector<int>& ranks, const 
     pids.push_back(pid);
   }
   std::vector<RankResult> results(ranks.size());
-  const auto deadline = std::chrono::steady_clock::now() + std::chrono::duration<double>(limit_s);
+  auto deadline = std::chrono::steady_clock::now() +
+                  std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::duration<double>(limit_s));
   size_t left = ranks.size();
   std::vector<bool> done(ranks.size(), false);
   while (left > 0) {
@@ -220,6 +221,10 @@ std::vector<RankResult> run_job(int world, const std::vector<int>& ranks, const 
         results[i].exit_code = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
         done[i] = true;
         --left;
+        // NB: as torchrun does, a failed rank ends the job: the others get a moment to report, then are killed.
+        if (results[i].exit_code != 0) {
+          deadline = std::min(deadline, std::chrono::steady_clock::now() + std::chrono::seconds(10));
+        }
       }
     }
     if (left == 0) break;
@@ -459,6 +464,23 @@ TEST(DataParallel, AFailingRankIsNamedOnEveryRank) {
     const std::string& other = results[static_cast<size_t>(1 - failing)].err;
     EXPECT_NE(other.find("rank " + std::to_string(failing) + " failed"), std::string::npos) << other;
   }
+}
+
+TEST(DataParallel, AHungRankTimesOutTheOthers) {
+  TempDir dir("dp_hang");
+  grpo::TrainConfig c = job_config(dir.path / "run");
+  c.grpo.steps = 3;
+  c.distributed.timeout_seconds = 4;
+  const std::string config = write_config(c, dir.path / "c.json");
+  // Rank 1 sleeps in its reward; rank 0 waits in the next all-reduce until the timeout.
+  const auto results = run_job(2, {0, 1}, {config, (dir.path / "w.pt").string(), "--fail-rank", "1", "--fail-call",
+                                           "12", "--hang"},
+                               dir.path, /*limit_s=*/45);
+  EXPECT_EQ(results[0].exit_code, 1) << results[0].err;
+  EXPECT_HAS(results[0].err, "distributed: rank 0 of 2: the all-reduce of the rewards");
+  EXPECT_HAS(results[0].err, "no rank reported an error");
+  EXPECT_HAS(results[0].err, "distributed.timeout_seconds = 4 s");
+  EXPECT_EQ(results[1].exit_code, -1);  // still asleep: killed when rank 0 failed, as torchrun would
 }
 
 TEST(DataParallel, AMissingPeerTimesOutNamingTheRendezvous) {
