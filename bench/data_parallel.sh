@@ -20,7 +20,7 @@ R=${GRPO_BENCH_REPEATS:-2}
 steps=${GRPO_BENCH_STEPS:-4}
 grpo=$build/tools/grpo
 [ -x "$grpo" ] || { echo "no $grpo: build the grpo_cli target first" >&2; exit 1; }
-python=${GRPO_PYTHON:-.venv/bin/python}
+python=${GRPO_PYTHON:-$( [ -x .venv/bin/python ] && echo .venv/bin/python || echo python3 )}
 out=$(mktemp -d)
 trap 'rm -rf "$out"' EXIT
 

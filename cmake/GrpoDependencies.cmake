@@ -74,7 +74,6 @@ if(NOT GRPO_GLOO_INCLUDE_DIR)
   message(FATAL_ERROR "Gloo's headers (gloo/context.h) not found: install libgloo-dev (scripts/bootstrap.sh does)")
 endif()
 # NCCL's header, for the NCCL backend of CUDA jobs.
-set(GRPO_NCCL_INCLUDE_DIR "")
 if(GRPO_TORCH_HAS_CUDA)
   find_package(CUDAToolkit QUIET)
   find_path(GRPO_NCCL_INCLUDE_DIR nccl.h HINTS ${CUDAToolkit_INCLUDE_DIRS})

@@ -562,8 +562,8 @@ nlohmann::json GRPOTrainer::trainer_state() const {
   nlohmann::json evals = nlohmann::json::array();
   for (const EvalResult& e : evals_) evals.push_back(e.to_json());
   // NB: each rank's own state, gathered to every rank as bytes. The dataset
-  // position is the same on every rank (each draws every step's prompts) and
-  // is kept per rank all the same, to check on resume.
+  // position is the same on every rank (each draws every step's prompts); it
+  // is kept per rank all the same, so the file says what each rank had.
   const std::string rng = cpu_rng_state().get<std::string>();
   const int64_t K = dist_->world_size(), width = static_cast<int64_t>(rng.size()) + 2;
   torch::Tensor table = torch::zeros({K, width}, torch::kFloat64);
