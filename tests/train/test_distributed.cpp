@@ -470,16 +470,17 @@ TEST(DataParallel, AHungRankTimesOutTheOthers) {
   TempDir dir("dp_hang");
   grpo::TrainConfig c = job_config(dir.path / "run");
   c.grpo.steps = 3;
-  c.distributed.timeout_seconds = 4;
+  // NB: long enough for both processes to start under a loaded machine (the rendezvous waits as long).
+  c.distributed.timeout_seconds = 10;
   const std::string config = write_config(c, dir.path / "c.json");
   // Rank 1 sleeps in its reward; rank 0 waits in the next all-reduce until the timeout.
   const auto results = run_job(2, {0, 1}, {config, (dir.path / "w.pt").string(), "--fail-rank", "1", "--fail-call",
                                            "12", "--hang"},
-                               dir.path, /*limit_s=*/45);
+                               dir.path, /*limit_s=*/90);
   EXPECT_EQ(results[0].exit_code, 1) << results[0].err;
   EXPECT_HAS(results[0].err, "distributed: rank 0 of 2: the all-reduce of the rewards");
   EXPECT_HAS(results[0].err, "no rank reported an error");
-  EXPECT_HAS(results[0].err, "distributed.timeout_seconds = 4 s");
+  EXPECT_HAS(results[0].err, "distributed.timeout_seconds = 10 s");
   EXPECT_EQ(results[1].exit_code, -1);  // still asleep: killed when rank 0 failed, as torchrun would
 }
 
