@@ -264,61 +264,42 @@ void Distributed::barrier(const std::string& what) {
   all_reduce_sum(one, "the barrier at " + what);
 }
 
-void Distributed::all_reduce_gradients(std::vector<torch::Tensor>& grads) {
-  if (!active() || grads.empty()) return;
-  const int64_t bucket_bytes = std::max<int64_t>(1, static_cast<int64_t>(config_.bucket_mb * 1024 * 1024));
-  struct Bucket {
-    std::vector<size_t> members;
-    torch::Tensor flat;
-    c10::intrusive_ptr<c10d::Work> work;
-  };
-  std::vector<Bucket> buckets;
-  int64_t bytes = 0;
-  for (size_t i = 0; i < grads.size(); ++i) {
-    const torch::Tensor& g = grads[i];
-    const bool fits = !buckets.empty() && bytes < bucket_bytes &&
-                      grads[buckets.back().members.front()].scalar_type() == g.scalar_type() &&
-                      grads[buckets.back().members.front()].device() == g.device();
-    if (!fits) {
-      buckets.emplace_back();
-      bytes = 0;
-    }
-    buckets.back().members.push_back(i);
-    bytes += g.numel() * static_cast<int64_t>(g.element_size());
-  }
-  // NB: at most kInFlight buckets are reduced at once, so the flattened
-  // copies cost kInFlight · bucket_mb of memory, not a second gradient.
-  constexpr size_t kInFlight = 4;
-  auto finish = [&](Bucket& b) {
-    b.work->wait();
-    int64_t offset = 0;
-    for (size_t i : b.members) {
-      torch::Tensor& g = grads[i];
-      g.copy_(b.flat.narrow(0, offset, g.numel()).view(g.sizes()));
-      offset += g.numel();
-    }
-    b.flat = torch::Tensor();
-    b.work.reset();
-  };
+struct Distributed::Pending::Impl {
+  const Distributed* dist = nullptr;
+  c10::intrusive_ptr<c10d::Work> work;
+  std::string what;
+};
+
+Distributed::Pending::Pending() = default;
+Distributed::Pending::~Pending() = default;
+Distributed::Pending::Pending(Pending&&) noexcept = default;
+Distributed::Pending& Distributed::Pending::operator=(Pending&&) noexcept = default;
+
+void Distributed::Pending::wait() {
+  if (!impl_ || !impl_->work) return;
   try {
-    for (size_t k = 0; k < buckets.size(); ++k) {
-      Bucket& b = buckets[k];
-      std::vector<torch::Tensor> parts;
-      for (size_t i : b.members) parts.push_back(grads[i].reshape({-1}));
-      b.flat = torch::cat(parts);
-      if (impl_->nccl) b.flat = b.flat.to(impl_->device);
-      std::vector<torch::Tensor> one{b.flat};
-      b.work = impl_->group->allreduce(one);
-      if (k >= kInFlight) finish(buckets[k - kInFlight]);
-    }
-    for (size_t k = buckets.size() > kInFlight ? buckets.size() - kInFlight : 0; k < buckets.size(); ++k) {
-      finish(buckets[k]);
-    }
-  } catch (const DistributedError&) {
-    throw;
+    impl_->work->wait();
+    impl_->work.reset();
   } catch (const std::exception& e) {
-    fail("the gradient all-reduce", e);
+    impl_->work.reset();
+    impl_->dist->fail(impl_->what, e);
   }
+}
+
+Distributed::Pending Distributed::start_all_reduce_sum(torch::Tensor tensor, const std::string& what) {
+  Pending p;
+  if (!active()) return p;
+  TORCH_CHECK(tensor.is_contiguous(), "start_all_reduce_sum: the tensor must be contiguous");
+  p.impl_ = std::make_unique<Pending::Impl>();
+  p.impl_->dist = this;
+  p.impl_->what = "the all-reduce of " + what;
+  try {
+    std::vector<torch::Tensor> one{std::move(tensor)};
+    p.impl_->work = impl_->group->allreduce(one);
+  } catch (const std::exception& e) {
+    fail(p.impl_->what, e);
+  }
+  return p;
 }
 
 void Distributed::report_failure(const std::string& what) noexcept {

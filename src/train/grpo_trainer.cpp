@@ -488,6 +488,8 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
         const torch::Tensor& mask = r.completion_mask;
         const GrpoLossResult out = grpo_loss(lp.logprobs, narrow_t(b.old_logp), narrow_t(b.ref_logp),
                                              b.advantages.index_select(0, r.index), mask, lo);
+        // NB: in a job of several, the update's last backward sums each gradient bucket over the ranks as it is done.
+        if (begin + micro >= n) optimizer_->overlap_next_backward();
         out.loss.backward();
         optimizer_->add_grads();
         update_loss += out.loss.item<double>();
@@ -529,6 +531,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
   m["clip_ratio/high_mean"] = sums[kClipHigh] / denom;
   m["clip_ratio/region_mean"] = sums[kClipRegion] / denom;
   m["entropy"] = sums[kEntropy] / std::max(1.0, sums[kEntropyTokens]);
+  if (dist_->active()) m["distributed/overlapped_buckets"] = optimizer_->overlapped_fraction();
 }
 
 nlohmann::json GRPOTrainer::step() {

@@ -48,6 +48,14 @@ class MasterAdamW {
   // Adds the model's gradients (from the backward just done) into the float32
   // master gradients and clears the model's; with no copy, does nothing.
   void add_grads();
+  // Data parallel: the next backward is the update's last (its last
+  // micro-batch), so each bucket of gradients is summed over the ranks as
+  // soon as backward has produced all of it, while backward goes on. Without
+  // it (a rank with no rows in an update), step() sums them all at once.
+  void overlap_next_backward();
+  // The share of the last update's gradient buckets whose sum started while
+  // backward was still running (0 in a job of one).
+  double overlapped_fraction() const { return overlapped_fraction_; }
   // Sets every group's learning rate to `lr`, adds any gradients still on the
   // model (add_grads), sums the master gradients over the ranks (a gradient
   // this rank has none of counts as zeros), clips their global norm to
@@ -68,6 +76,31 @@ class MasterAdamW {
   std::vector<torch::Tensor> master_params_;
   OptimizerConfig config_;
   Distributed* dist_ = nullptr;
+
+  // Data parallel: the gradients are summed over the ranks in buckets, in a
+  // fixed order the same on every rank (the parameters in reverse, about the
+  // order backward produces them), each started once all of it is known.
+  struct Bucket {
+    std::vector<size_t> params;        // indices into master_params_
+    std::vector<int64_t> offsets;      // each one's place in `flat`
+    int64_t numel = 0;
+    torch::Tensor flat;                // the update's gradients of these parameters, master dtype
+    size_t ready = 0;                  // parameters written into `flat`
+    Distributed::Pending sum;
+  };
+  void plan_buckets();
+  void arm();                          // allocates the buckets for an update
+  void write_param(size_t i, const torch::Tensor* last);  // param i's update gradient into its bucket
+  void start_ready_buckets();
+  void sum_gradients();                // step(): the rest, wait, gradients back
+  std::vector<Bucket> buckets_;
+  std::vector<std::pair<size_t, int64_t>> where_;  // param -> (bucket, offset)
+  std::vector<bool> written_;
+  size_t next_start_ = 0;
+  bool armed_ = false;                 // an update's buckets are allocated
+  bool overlap_ = false;               // this backward writes the buckets from its hooks
+  size_t started_in_backward_ = 0;
+  double overlapped_fraction_ = 0;
   std::unique_ptr<torch::optim::AdamW> adamw_;
 };
 

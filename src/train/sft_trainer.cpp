@@ -120,6 +120,7 @@ nlohmann::json SFTTrainer::step() {
   const torch::Tensor logp = policy_->token_logprobs(prompt_ids, prompt_mask, completion_ids, completion_mask, lo).logprobs;
   const double tokens = dist_->all_reduce_sum(completion_mask.sum().item<double>(), "the SFT token count");
   const torch::Tensor loss = -logp.sum() / tokens;
+  optimizer_->overlap_next_backward();
   loss.backward();
   const double lr = config_.sft.optimizer.lr_at(step_, config_.sft.steps);
   const double loss_value = dist_->all_reduce_sum(loss.item<double>(), "the SFT loss");

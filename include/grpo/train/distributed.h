@@ -73,6 +73,7 @@ class Distributed {
   bool active() const { return placement_.world_size > 1; }
   std::string backend_name() const;   // "none", "gloo" or "nccl"
   const ProcessPlacement& placement() const { return placement_; }
+  const DistributedConfig& config() const { return config_; }
 
   // The device a rank computes on: "cuda" becomes cuda:<local_rank> in a job
   // of several; anything else is returned as it is.
@@ -91,11 +92,26 @@ class Distributed {
   void broadcast(std::vector<torch::Tensor>& tensors, const std::string& what);
   void barrier(const std::string& what);
 
-  // Sums gradients over the ranks in place, in buckets of about
-  // config.bucket_mb: each bucket is flattened into one tensor, every
-  // bucket's all-reduce is started before the first is waited on, and the
-  // sums are copied back. Tensors in one bucket share dtype and device.
-  void all_reduce_gradients(std::vector<torch::Tensor>& grads);
+  // A sum over the ranks started by start_all_reduce_sum and not yet waited
+  // on. wait() (once) leaves the sum in the tensor, and raises as the blocking
+  // collectives do. A default Pending (a job of one) waits for nothing.
+  class Pending {
+   public:
+    Pending();
+    ~Pending();
+    Pending(Pending&&) noexcept;
+    Pending& operator=(Pending&&) noexcept;
+    void wait();
+
+   private:
+    friend class Distributed;
+    struct Impl;
+    std::unique_ptr<Impl> impl_;
+  };
+  // Starts summing `tensor` (contiguous; on the process group's device for
+  // NCCL) over the ranks, in place. Every rank must start its sums in the
+  // same order. The tensor must be left alone until wait().
+  Pending start_all_reduce_sum(torch::Tensor tensor, const std::string& what);
 
   // Records that this rank failed with `what`, for the other ranks' errors to
   // name; the rank that hosts the store waits a moment for them to read it.
