@@ -129,7 +129,7 @@ Distributed::Distributed(const ProcessPlacement& p, const DistributedConfig& con
       impl_->group = c10::make_intrusive<c10d::ProcessGroupGloo>(impl_->store, p.rank, p.world_size, options);
     } else {
 #ifdef GRPO_WITH_NCCL
-      if (!device.is_cuda()) throw Error("the nccl backend needs model.device cuda, got " + device.str());
+      if (!device.is_cuda()) throw Error("distributed.backend nccl: needs model.device cuda, got " + device.str());
       auto options = c10d::ProcessGroupNCCL::Options::create();
       options->timeout = timeout;
       impl_->group = c10::make_intrusive<c10d::ProcessGroupNCCL>(impl_->store, p.rank, p.world_size, options);

@@ -60,6 +60,29 @@ TEST(GroupSampler, BatchLayoutMasksAndTexts) {
   EXPECT_FALSE(torch::equal(sampler.sample(prompts).completion_ids, sampler.sample(prompts).completion_ids));
 }
 
+TEST(GroupSampler, PromptSeedsMakeAPromptsCompletionsItsOwn) {
+  auto tokenizer = digits_tokenizer();
+  torch::manual_seed(2);
+  auto model = std::make_shared<MeanLM>(tokenizer->vocab_size(), 16, 64);
+  model->module().to(torch::kFloat64);
+  grpo::Policy policy(model);
+  grpo::GroupSamplerConfig config;
+  config.group_size = 4;
+  config.generation.max_new_tokens = 10;
+  grpo::GroupSampler sampler(policy, tokenizer, config);
+  const std::vector<grpo::PromptRecord> prompts = {{"1+2=", {}}, {"40+2=", {}}, {"7=", {}}};
+  auto texts = [](const grpo::RolloutBatch& b, int64_t group) {
+    return std::vector<std::string>(b.completion_texts.begin() + group * b.group_size,
+                                    b.completion_texts.begin() + (group + 1) * b.group_size);
+  };
+  // "40+2=" drawn with seed 22 alone, among three prompts, and second of two: the same completions.
+  const auto alone = texts(sampler.sample({prompts[1]}, std::vector<uint64_t>{22}), 0);
+  EXPECT_EQ(texts(sampler.sample(prompts, std::vector<uint64_t>{11, 22, 33}), 1), alone);
+  EXPECT_EQ(texts(sampler.sample({prompts[2], prompts[1]}, std::vector<uint64_t>{33, 22}), 1), alone);
+  EXPECT_NE(texts(sampler.sample({prompts[1]}, std::vector<uint64_t>{23}), 0), alone);
+  EXPECT_HAS(error_of([&] { sampler.sample(prompts, std::vector<uint64_t>{1, 2}); }), "2 prompt seeds for 3 prompts");
+}
+
 TEST(GroupSampler, MaskTruncatedCompletions) {
   auto tokenizer = digits_tokenizer();
   torch::manual_seed(1);

@@ -515,6 +515,18 @@ TEST(DataParallel, AMissingPeerTimesOutNamingTheRendezvous) {
   }
 }
 
+TEST(DataParallel, NcclOnTheCpuIsRefusedByName) {
+  TempDir dir("dp_nccl_cpu");
+  grpo::TrainConfig c = job_config(dir.path / "run");
+  c.distributed.backend = "nccl";
+  const std::string config = write_config(c, dir.path / "c.json");
+  const auto results = run_job(2, {0, 1}, {config, (dir.path / "w.pt").string()}, dir.path, /*limit_s=*/60);
+  for (const RankResult& r : results) {
+    EXPECT_EQ(r.exit_code, 1) << r.err;
+    EXPECT_HAS(r.err, "distributed.backend nccl: ");  // needs cuda, or this build has none
+  }
+}
+
 TEST(DataParallelCuda, TwoGpusMatchOneProcess) {
   if (!torch::cuda::is_available() || torch::cuda::device_count() < 2) GTEST_SKIP() << "needs 2 CUDA devices";
   TempDir dir("dp_cuda");
