@@ -9,6 +9,7 @@
 
 #include <string>
 
+#include "grpo/ops/distill_loss.h"
 #include "grpo/ops/group_advantages.h"
 #include "grpo/ops/grpo_loss.h"
 #include "json_fields.h"
@@ -44,6 +45,15 @@ std::string grpo_loss_schema() {
          ", bool check_inputs=" + (d.check_inputs ? "True" : "False") + ") -> (Tensor loss, Tensor stats)";
 }
 
+std::string distill_loss_schema() {
+  const grpo::DistillLossOptions d;
+  return "distill_loss(Tensor student_hidden, Tensor student_weight, Tensor teacher_hidden, Tensor teacher_weight,"
+         " Tensor targets, float alpha=" + number(d.alpha) + ", float temperature=" + number(d.temperature) +
+         ", str divergence=" + quoted(grpo::to_string(d.divergence)) + ", float beta=" + number(d.beta) +
+         ", float normalizer=" + number(d.normalizer) + ", int chunk_tokens=" + std::to_string(d.chunk_tokens) +
+         ") -> (Tensor loss, Tensor stats)";
+}
+
 }  // namespace
 
 TORCH_LIBRARY(grpo, m) {
@@ -60,6 +70,7 @@ TORCH_LIBRARY(grpo, m) {
   m.def("_grpo_loss_backward(Tensor grad_loss, Tensor grad_logp, Tensor grad_scale, ScalarType dtype) -> Tensor");
   m.def("token_logprobs(Tensor hidden, Tensor weight, Tensor targets, float temperature=1.0, int chunk_tokens=1024)"
         " -> Tensor");
+  m.def(distill_loss_schema().c_str());
 }
 
 namespace grpo {
@@ -82,6 +93,8 @@ LossType parse_loss_type(const std::string& name) { return parse(kLossTypeNames,
 ImportanceSampling parse_importance_sampling(const std::string& name) {
   return parse(kImportanceSamplingNames, name, "importance_sampling");
 }
+std::string to_string(Divergence divergence) { return enum_name(kDivergenceNames, divergence); }
+Divergence parse_divergence(const std::string& name) { return parse(kDivergenceNames, name, "divergence"); }
 AdvantageScale parse_advantage_scale(const std::string& name) { return parse(kAdvantageScaleNames, name, "scale"); }
 
 }  // namespace grpo

@@ -30,6 +30,13 @@ enum class ImportanceSampling : int32_t {
   Sequence = 1,  // one ratio per sequence, exp(mean_t log ρ_t) (GSPO)
 };
 
+// What distill_loss measures between the teacher's and the student's distributions.
+enum class Divergence : int32_t {
+  ForwardKL = 0,  // KL(teacher ‖ student)
+  ReverseKL = 1,  // KL(student ‖ teacher)
+  JSD = 2,        // generalized Jensen-Shannon, mixture weight β
+};
+
 // Indices into grpo_loss's stats tensor, in this order.
 enum class LossStat : int64_t {
   KlMean = 0,      // mean k3 KL over masked tokens (0 when beta = 0)
@@ -48,5 +55,7 @@ inline constexpr EnumNames<LossType, 4> kLossTypeNames{
     {{LossType::GRPO, "grpo"}, {LossType::BNPO, "bnpo"}, {LossType::DrGRPO, "dr_grpo"}, {LossType::DAPO, "dapo"}}};
 inline constexpr EnumNames<ImportanceSampling, 2> kImportanceSamplingNames{
     {{ImportanceSampling::Token, "token"}, {ImportanceSampling::Sequence, "sequence"}}};
+inline constexpr EnumNames<Divergence, 3> kDivergenceNames{
+    {{Divergence::ForwardKL, "forward_kl"}, {Divergence::ReverseKL, "reverse_kl"}, {Divergence::JSD, "jsd"}}};
 
 }  // namespace grpo
