@@ -17,6 +17,14 @@ inline uint64_t splitmix64(uint64_t x) {
   return x ^ (x >> 31);
 }
 
+// A seed for one purpose of one step: the same (seed, step, purpose) always gives the same number.
+inline uint64_t derive_seed(uint64_t seed, int64_t step, uint64_t purpose) {
+  return splitmix64(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(step))) + purpose);
+}
+
+// A number in [0, 1) from 53 bits of `x`.
+inline double unit_interval(uint64_t x) { return static_cast<double>(x >> 11) * 0x1.0p-53; }
+
 // A permutation of 0..n-1, the same for the same seed.
 inline std::vector<int64_t> shuffled_indices(int64_t n, uint64_t seed) {
   std::vector<int64_t> order(static_cast<size_t>(n));

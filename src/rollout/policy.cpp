@@ -175,16 +175,10 @@ void check_rollout_shapes(const torch::Tensor& prompt_ids, const torch::Tensor& 
 
 }  // namespace
 
-TokenLogprobs token_logprobs(CausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
-                             const torch::Tensor& completion_ids, const torch::Tensor& completion_mask,
-                             const LogprobOptions& options) {
+CompletionStates completion_states(CausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
+                                   const torch::Tensor& completion_ids, const torch::Tensor& completion_mask) {
   check_rollout_shapes(prompt_ids, prompt_mask, completion_ids, completion_mask);
-  if (!(options.temperature > 0)) {
-    throw Error("token_logprobs: temperature must be > 0, got " + c10::str(options.temperature) +
-                " (greedy sampling has no log-probs; score with temperature 1)");
-  }
-  if (options.chunk_tokens < 1) throw Error("token_logprobs: chunk_tokens must be >= 1");
-  const int64_t N = completion_ids.size(0), Lp = prompt_ids.size(1), T = completion_ids.size(1);
+  const int64_t Lp = prompt_ids.size(1), T = completion_ids.size(1);
   // Inputs may live elsewhere (a RolloutBatch is on the CPU); the result is on the model's device.
   const torch::Device device = device_of(model);
   const torch::Tensor ids = torch::cat({prompt_ids, completion_ids}, 1).to(device, torch::kLong);
@@ -194,13 +188,29 @@ TokenLogprobs token_logprobs(CausalLM& model, const torch::Tensor& prompt_ids, c
   const torch::Tensor hidden = model.hidden_states(ids, attention, positions_from_mask(attention, Lp + T), nullptr);
   const int64_t H = hidden.size(-1);
   // Position Lp - 1 + t predicts completion token t.
-  const torch::Tensor kept = completion_mask.to(device).reshape({-1}).nonzero().squeeze(1);  // (M) flat indices into (N, T)
-  const torch::Tensor rows = kept.div(T, "floor"), cols = kept.remainder(T);
+  CompletionStates out;
+  out.kept = completion_mask.to(device).reshape({-1}).nonzero().squeeze(1);  // (M) flat indices into (N, T)
+  const torch::Tensor rows = out.kept.div(T, "floor"), cols = out.kept.remainder(T);
   const torch::Tensor flat_positions = rows * (Lp + T) + (Lp - 1) + cols;
-  const torch::Tensor h = hidden.reshape({-1, H}).index_select(0, flat_positions);  // (M, H)
-  const torch::Tensor targets = ids.narrow(1, Lp, T).reshape({-1}).index_select(0, kept);
+  out.hidden = hidden.reshape({-1, H}).index_select(0, flat_positions);  // (M, H)
+  out.targets = ids.narrow(1, Lp, T).reshape({-1}).index_select(0, out.kept);
+  return out;
+}
+
+TokenLogprobs token_logprobs(CausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
+                             const torch::Tensor& completion_ids, const torch::Tensor& completion_mask,
+                             const LogprobOptions& options) {
+  if (!(options.temperature > 0)) {
+    throw Error("token_logprobs: temperature must be > 0, got " + c10::str(options.temperature) +
+                " (greedy sampling has no log-probs; score with temperature 1)");
+  }
+  if (options.chunk_tokens < 1) throw Error("token_logprobs: chunk_tokens must be >= 1");
+  const CompletionStates states = completion_states(model, prompt_ids, prompt_mask, completion_ids, completion_mask);
+  const int64_t N = completion_ids.size(0), T = completion_ids.size(1);
+  const torch::Tensor &h = states.hidden, &kept = states.kept;
   const torch::Tensor weight = model.output_weight();
-  const torch::Tensor kept_logprobs = grpo::token_logprobs(h, weight, targets, options.temperature, options.chunk_tokens);
+  const torch::Tensor kept_logprobs =
+      grpo::token_logprobs(h, weight, states.targets, options.temperature, options.chunk_tokens);
 
   TokenLogprobs out;
   out.logprobs = torch::zeros({N * T}, kept_logprobs.options()).index_put({kept}, kept_logprobs).view({N, T});

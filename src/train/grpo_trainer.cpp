@@ -42,11 +42,6 @@ double seconds_since(Clock::time_point start) {
   return std::chrono::duration<double>(Clock::now() - start).count();
 }
 
-// A seed for one purpose of one step: the same (seed, step, purpose) always gives the same number.
-uint64_t derive_seed(uint64_t seed, int64_t step, uint64_t purpose) {
-  return splitmix64(splitmix64(seed ^ splitmix64(static_cast<uint64_t>(step))) + purpose);
-}
-
 // The columns of a (n, L) mask that hold any token, as (first, count): for
 // left-padded prompts from the first used column, for completions up to the last.
 std::pair<int64_t, int64_t> used_columns(const torch::Tensor& mask, bool leading) {

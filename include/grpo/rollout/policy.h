@@ -34,6 +34,19 @@ struct TokenLogprobs {
   torch::Tensor entropy;   // (N, T) float32 when asked for, else undefined
 };
 
+// The final hidden states at the positions that predict the kept completion
+// tokens (completion_mask 1), from one forward over prompt + completion, and
+// those tokens; what the log-prob and distillation ops take. On the model's
+// device; M kept tokens.
+struct CompletionStates {
+  torch::Tensor hidden;   // (M, H) differentiable w.r.t. the model
+  torch::Tensor targets;  // (M) int64, the kept completion tokens
+  torch::Tensor kept;     // (M) int64, their flat indices into (N, T)
+};
+// Raises grpo::Error on shapes that disagree.
+CompletionStates completion_states(CausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
+                                   const torch::Tensor& completion_ids, const torch::Tensor& completion_mask);
+
 // Log-probabilities of the completion tokens under `model`: one forward over
 // prompt + completion, then the token_logprobs op (grpo/ops/token_logprobs.h)
 // at the completion positions only, a chunk at a time; its backward
