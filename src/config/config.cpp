@@ -111,7 +111,37 @@ void fields(V& v, SftConfig& c) {
   v("template", c.template_text);
   v("steps", c.steps);
   v("batch_size", c.batch_size);
+  v("micro_batch_size", c.micro_batch_size);
+  v("eval", c.eval);
+  v("eval_every", c.eval_every);
+  v("eval_limit", c.eval_limit);
+  v("save_every", c.save_every);
   v.section("optimizer", c.optimizer);
+}
+
+template <class V>
+void fields(V& v, DistillConfig& c) {
+  v("teacher", c.teacher);
+  v("alpha", c.alpha);
+  v("temperature", c.temperature);
+  v("divergence", c.divergence);
+  v("beta", c.beta);
+  v("on_policy", c.on_policy);
+  v("max_new_tokens", c.max_new_tokens);
+}
+
+template <class V>
+void fields(V& v, RejectionConfig& c) {
+  v("prompts", c.prompts);
+  v("samples_per_prompt", c.samples_per_prompt);
+  v("prompts_per_batch", c.prompts_per_batch);
+  v("limit", c.limit);
+  v("min_rewards", c.min_rewards);
+  v("max_tokens", c.max_tokens);
+  v("accept_truncated", c.accept_truncated);
+  v("keep", c.keep);
+  v("dedupe", c.dedupe);
+  v("output", c.output);
 }
 
 template <class V>
@@ -158,6 +188,8 @@ void fields(V& v, TrainConfig& c) {
   v.section("optimizer", c.optimizer);
   v.section("grpo", c.grpo);
   v.section("sft", c.sft);
+  v.section("distill", c.distill);
+  v.section("rejection", c.rejection);
   v.section("eval", c.eval);
   v.section("checkpoint", c.checkpoint);
   v.section("logging", c.logging);
@@ -317,7 +349,34 @@ void TrainConfig::validate() const {
 
   require(sft.steps >= 0, "sft.steps", ">= 0", sft.steps);
   require(sft.batch_size >= 1, "sft.batch_size", ">= 1", sft.batch_size);
+  require(sft.micro_batch_size >= 0 && sft.micro_batch_size <= sft.batch_size, "sft.micro_batch_size",
+          "in [0, sft.batch_size = " + std::to_string(sft.batch_size) + "]", sft.micro_batch_size);
+  require(sft.eval_every >= 0, "sft.eval_every", ">= 0", sft.eval_every);
+  require(sft.eval_limit >= 0, "sft.eval_limit", ">= 0", sft.eval_limit);
+  require(sft.save_every >= 0, "sft.save_every", ">= 0", sft.save_every);
   validate_optimizer(sft.optimizer, "sft.optimizer");
+
+  require(distill.alpha >= 0 && distill.alpha <= 1, "distill.alpha", "in [0, 1]", distill.alpha);
+  require(distill.temperature > 0 && distill.temperature <= 100, "distill.temperature", "in (0, 100]",
+          distill.temperature);
+  require_one_of("distill.divergence", distill.divergence, {"forward_kl", "reverse_kl", "jsd"});
+  require(distill.beta > 0 && distill.beta < 1, "distill.beta", "in (0, 1)", distill.beta);
+  require(distill.on_policy >= 0 && distill.on_policy <= 1, "distill.on_policy", "in [0, 1]", distill.on_policy);
+  require(distill.max_new_tokens >= 0, "distill.max_new_tokens", ">= 0", distill.max_new_tokens);
+
+  require(rejection.samples_per_prompt >= 1 && rejection.samples_per_prompt <= 4096, "rejection.samples_per_prompt",
+          "in [1, 4096]", rejection.samples_per_prompt);
+  require(rejection.prompts_per_batch >= 1 && rejection.prompts_per_batch <= 65536, "rejection.prompts_per_batch",
+          "in [1, 65536]", rejection.prompts_per_batch);
+  require(rejection.limit >= 0, "rejection.limit", ">= 0", rejection.limit);
+  require(rejection.max_tokens >= 0, "rejection.max_tokens", ">= 0", rejection.max_tokens);
+  require_one_of("rejection.keep", rejection.keep, {"best", "all"});
+  require(rejection.min_rewards.is_object(), "rejection.min_rewards", "an object of reward name -> minimum score",
+          rejection.min_rewards.dump());
+  for (const auto& kv : rejection.min_rewards.items()) {
+    require(kv.value().is_number() && std::isfinite(kv.value().get<double>()), "rejection.min_rewards." + kv.key(),
+            "a finite number", kv.value().dump());
+  }
 
   require(eval.every >= 0, "eval.every", ">= 0", eval.every);
   require(eval.batch_size >= 1, "eval.batch_size", ">= 1", eval.batch_size);

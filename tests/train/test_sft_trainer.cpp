@@ -8,7 +8,9 @@
 #include <torch/torch.h>
 
 #include <algorithm>
+#include <cmath>
 #include <filesystem>
+#include <fstream>
 
 #include "test_util.h"
 #include "train/tiny_run.h"
@@ -127,4 +129,163 @@ TEST(Sft, MixedPrecisionMovesTheWeightsAsFloat32Does) {
   const double rel = (d16 - d32).norm().item<double>() / d32.norm().item<double>();
   EXPECT_GT(d32.norm().item<double>(), 0.0);
   EXPECT_LT(rel, 0.2) << "||Δbf16|| = " << d16.norm().item<double>() << ", ||Δfp32|| = " << d32.norm().item<double>();
+}
+
+namespace {
+
+// Twelve pairs over "ab=" for the micro-batch, held-out and resume tests.
+std::vector<json> more_pairs() {
+  std::vector<json> out;
+  for (int i = 0; i < 12; ++i) {
+    std::string p, q;
+    for (int k = 0; k <= i % 3; ++k) p += (i + k) % 2 ? "a" : "b";
+    for (int k = 0; k <= (i + 1) % 4; ++k) q += (i * k) % 3 ? "b" : "a";
+    out.push_back({{"prompt", p + "="}, {"completion", q}});
+  }
+  return out;
+}
+
+grpo::TrainConfig pairs_config(const std::string& dir) {
+  grpo::TrainConfig c = tiny_config(dir);
+  c.tokenizer.characters = "ab=";
+  c.model.dtype = "float64";
+  c.sft.batch_size = 6;
+  c.sft.steps = 4;
+  c.sft.optimizer.warmup_steps = 0;
+  c.sft.optimizer.schedule = "constant";
+  c.sft.optimizer.lr = 1e-2;
+  return c;
+}
+
+std::string write_jsonl(const fs::path& path, const std::vector<json>& records) {
+  std::ofstream out(path);
+  for (const json& r : records) out << r.dump() << "\n";
+  return path.string();
+}
+
+}  // namespace
+
+// Micro-batches of 1, 4 (uneven: 4 + 2) and 6 pairs give the same updates:
+// each micro-batch's loss is divided by the whole batch's token count. The
+// log-probs are float32 (grpo::token_logprobs), so the losses agree to float32
+// rounding, and AdamW, which divides each gradient by its own size, turns that
+// rounding into weight differences of about 1e-5 after three updates at lr
+// 1e-2; a micro-batch normalized by its own tokens changes the gradient's
+// direction, and the loss values too.
+TEST(Sft, MicroBatchesGiveTheBatchUpdateExactly) {
+  TempDir dir("sft_micro");
+  auto run = [&](int64_t micro) {
+    grpo::TrainConfig c = pairs_config(dir.path.string());
+    c.sft.micro_batch_size = micro;
+    auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+    grpo::SFTTrainer sft(c, grpo::make_model(c.model, *tokenizer, c.seed), tokenizer,
+                         grpo::PromptDataset::from_records(more_pairs()));
+    std::vector<double> losses;
+    for (int i = 0; i < 3; ++i) losses.push_back(sft.step()["loss"].get<double>());
+    return std::make_pair(losses, flat_masters(sft));
+  };
+  const auto [l6, w6] = run(0);
+  for (int64_t micro : {1, 4}) {
+    const auto [l, w] = run(micro);
+    for (size_t i = 0; i < l.size(); ++i) EXPECT_NEAR(l[i], l6[i], 1e-6) << "micro " << micro << " step " << i;
+    EXPECT_LT((w - w6).abs().max().item<double>(), 2e-4) << "micro " << micro;
+  }
+}
+
+// The held-out loss is reported before, during and after training, falls as
+// the model learns, and is the mean negative log-likelihood per token.
+TEST(Sft, EvaluatesTheHeldOutPairs) {
+  TempDir dir("sft_eval");
+  grpo::TrainConfig c = pairs_config(dir.path.string());
+  c.sft.steps = 40;
+  c.sft.eval_every = 20;
+  c.sft.eval = write_jsonl(dir.path / "eval.jsonl", more_pairs());
+  c.sft.eval_limit = 5;
+  auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+  grpo::SFTTrainer sft(c, grpo::make_model(c.model, *tokenizer, c.seed), tokenizer,
+                       grpo::PromptDataset::from_records(more_pairs()));
+  const json report = sft.train();
+  ASSERT_EQ(report["evaluations"].size(), 3u) << report.dump();
+  EXPECT_EQ(report["evaluations"][1]["step"], 20);
+  EXPECT_LT(report["eval_loss_after"].get<double>(), 0.5 * report["eval_loss_before"].get<double>());
+  // 5 pairs: their completion characters plus one EOS each.
+  double tokens = 0;
+  for (int i = 0; i < 5; ++i) tokens += static_cast<double>(more_pairs()[i]["completion"].get<std::string>().size() + 1);
+  EXPECT_EQ(report["evaluations"][0]["tokens"].get<double>(), tokens);
+  const json e = report["evaluations"][2];
+  EXPECT_NEAR(e["perplexity"].get<double>(), std::exp(e["loss"].get<double>()), 1e-9);
+
+  c.sft.eval = "";
+  grpo::SFTTrainer no_eval(c, grpo::make_model(c.model, *tokenizer, c.seed), tokenizer,
+                           grpo::PromptDataset::from_records(more_pairs()));
+  EXPECT_NE(error_of([&] { no_eval.evaluate(); }).find("sft.eval: the config names no held-out pairs"),
+            std::string::npos);
+}
+
+// A run stopped after a checkpoint and resumed ends with the weights, the
+// optimizer state's effect and the metrics of a straight run; a finished
+// stage is not trained again.
+TEST(Sft, ResumesFromItsCheckpointAsAStraightRunGoes) {
+  TempDir straight_dir("sft_straight"), resumed_dir("sft_resumed");
+  auto make = [&](const std::string& dir, int64_t steps) {
+    grpo::TrainConfig c = pairs_config(dir);
+    c.sft.steps = steps;
+    c.sft.save_every = 3;
+    c.checkpoint.resume = true;
+    auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+    return std::make_unique<grpo::SFTTrainer>(c, grpo::make_model(c.model, *tokenizer, c.seed), tokenizer,
+                                              grpo::PromptDataset::from_records(more_pairs()));
+  };
+  auto straight_run = make(straight_dir.path.string(), 7);
+  const json straight = straight_run->train();
+  const torch::Tensor w_straight = flat_masters(*straight_run);
+
+  // Stands in for a kill after step 4: train() with steps 4 and save_every 3
+  // leaves checkpoint-3 and the final folder, which is then removed.
+  {
+    grpo::TrainConfig c = pairs_config(resumed_dir.path.string());
+    c.sft.steps = 4;
+    c.sft.save_every = 3;
+    c.checkpoint.resume = true;
+    auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+    grpo::SFTTrainer(c, grpo::make_model(c.model, *tokenizer, c.seed), tokenizer,
+                     grpo::PromptDataset::from_records(more_pairs()))
+        .train();
+  }
+  fs::remove_all(resumed_dir.path / "sft");  // lose the final folder: resume from checkpoint-3
+  ASSERT_TRUE(fs::exists(resumed_dir.path / "sft_checkpoints" / "checkpoint-3"));
+  auto resumed = make(resumed_dir.path.string(), 7);
+  const json report = resumed->train();
+  EXPECT_EQ(report["steps"], 7);
+  EXPECT_NEAR(report["final_loss"].get<double>(), straight["final_loss"].get<double>(), 1e-9);
+  EXPECT_LT((flat_masters(*resumed) - w_straight).abs().max().item<double>(), 1e-9);
+  // A finished stage: resuming it trains nothing, loads the final weights and reports the same.
+  auto again = make(resumed_dir.path.string(), 7);
+  const json same = again->train();
+  EXPECT_EQ(same["steps"], 7);
+  EXPECT_EQ(same["final_loss"], report["final_loss"]);
+  EXPECT_TRUE(torch::equal(flat_masters(*again), flat_masters(*resumed)));
+  // metrics.jsonl holds each step once, the lost step 4 replaced.
+  std::ifstream in(resumed_dir.path / "sft_metrics.jsonl");
+  std::vector<int64_t> steps;
+  for (std::string line; std::getline(in, line);) steps.push_back(json::parse(line)["step"].get<int64_t>());
+  EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7}));
+}
+
+TEST(Sft, RangesAreChecked) {
+  grpo::TrainConfig c;
+  c.sft.micro_batch_size = c.sft.batch_size + 1;
+  EXPECT_NE(error_of([&] { c.validate(); }).find("sft.micro_batch_size"), std::string::npos);
+  c = grpo::TrainConfig();
+  c.sft.eval_every = -1;
+  EXPECT_NE(error_of([&] { c.validate(); }).find("sft.eval_every"), std::string::npos);
+  c = grpo::TrainConfig();
+  c.distill.alpha = 1.5;
+  EXPECT_NE(error_of([&] { c.validate(); }).find("distill.alpha: must be in [0, 1], got 1.5"), std::string::npos);
+  c = grpo::TrainConfig();
+  c.distill.divergence = "kl";
+  EXPECT_NE(error_of([&] { c.validate(); }).find("distill.divergence"), std::string::npos);
+  c = grpo::TrainConfig();
+  c.distill.on_policy = -0.1;
+  EXPECT_NE(error_of([&] { c.validate(); }).find("distill.on_policy"), std::string::npos);
 }

@@ -135,9 +135,51 @@ struct SftConfig {
   std::string template_text = "{prompt}";  // JSON "template", as DataConfig's; then data's chat_template and system_prompt
   int64_t steps = 100;                // optimizer updates
   int64_t batch_size = 32;            // pairs per update
+  int64_t micro_batch_size = 0;       // pairs per forward/backward (gradient accumulation, exact); 0 = the batch
+  std::string eval;                   // JSONL of held-out pairs: their loss per token is reported; "" = none
+  int64_t eval_every = 0;             // evaluate every this many updates; 0 = only before and after training
+  int64_t eval_limit = 0;             // evaluate on the first eval_limit pairs; 0 = all
+  int64_t save_every = 0;             // updates between resumable checkpoints; 0 = only the final one
   OptimizerConfig optimizer = default_optimizer();  // its own; by default lr 1e-3, 10 warmup updates, cosine
 
   static OptimizerConfig default_optimizer();
+};
+
+// Distillation (grpo distill): SFT on the sft section's pairs with a frozen
+// teacher; the loss is α·τ²·KD + (1 − α)·CE (grpo/ops/distill_loss.h).
+struct DistillConfig {
+  std::string teacher;                // the teacher's folder (checkpoint or Hugging Face), same tokenizer
+  double alpha = 0.5;                 // weight of the KD term; 1 − α weighs the cross-entropy on the data
+  double temperature = 1.0;           // τ of both distributions in the KD term
+  std::string divergence = "forward_kl";  // "forward_kl" | "reverse_kl" | "jsd"
+  double beta = 0.5;                  // jsd's mixture weight of the teacher, in (0, 1)
+  // The share of updates whose completions the student samples itself from
+  // the batch's prompts (on-policy, as GKD's λ); those are KD only (α = 1),
+  // since the data has nothing to say about them. 0 = always the data's.
+  double on_policy = 0.0;
+  int64_t max_new_tokens = 0;         // on-policy completion cap; 0 = sampling.max_new_tokens
+};
+
+// Rejection sampling (grpo sample --dataset; the pipeline's rejection_sample
+// stage): K completions of every prompt of a dataset, sampled as training
+// samples (the sampling section), scored by the rewards; the accepted ones are
+// written as SFT pairs. The prompts are read a batch at a time.
+struct RejectionConfig {
+  std::string prompts;                // JSONL of prompts, as data.train's ("" = data.train)
+  int64_t samples_per_prompt = 8;     // K
+  int64_t prompts_per_batch = 16;     // prompts sampled at once (K rows each)
+  int64_t limit = 0;                  // the first `limit` prompts; 0 = all
+  // The minimum score of each named reward an accepted completion reaches,
+  // e.g. {"accuracy": 1, "format": 1, "language": 0.95}; every name must be
+  // one of the run's rewards.
+  nlohmann::json min_rewards = nlohmann::json::object();
+  int64_t max_tokens = 0;             // accepted completions have at most this many tokens (EOS included); 0 = any
+  bool accept_truncated = false;      // completions that hit max_new_tokens without EOS are rejected unless true
+  // "best": each prompt's best accepted completion (highest total reward,
+  // then fewest tokens, then first sampled); "all": every accepted one.
+  std::string keep = "best";
+  bool dedupe = true;                 // a prompt's identical accepted completions are written once
+  std::string output;                 // the output folder; "" = output_dir/rejection
 };
 
 // Held-out evaluation with greedy decoding.
@@ -175,7 +217,7 @@ struct DistributedConfig {
 // A whole run. JSON: {"seed": 0, "output_dir": "runs/x", "threads": 0, "model": {...},
 // "tokenizer": {...}, "data": {...}, "sampling": {...}, "loss": {...},
 // "rewards": {RewardSet config}, "optimizer": {...}, "grpo": {...}, "sft": {...},
-// "eval": {...}, "checkpoint": {...}, "logging": {...}, "distributed": {...}}; every section optional.
+// "distill": {...}, "rejection": {...}, "eval": {...}, "checkpoint": {...}, "logging": {...}, "distributed": {...}}; every section optional.
 struct TrainConfig {
   uint64_t seed = 0;                  // every random choice of the run derives from it
   std::string output_dir = "runs/grpo";  // checkpoints, metrics.jsonl, report.json, plot.svg
@@ -189,6 +231,8 @@ struct TrainConfig {
   OptimizerConfig optimizer;
   GrpoConfig grpo;
   SftConfig sft;
+  DistillConfig distill;
+  RejectionConfig rejection;
   EvalConfig eval;
   CheckpointConfig checkpoint;
   LoggingConfig logging;
