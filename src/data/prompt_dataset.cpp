@@ -3,8 +3,10 @@
 // same with every standard library).
 #include "grpo/data/prompt_dataset.h"
 
+#include <optional>
 #include <utility>
 
+#include "grpo/data/jsonl.h"
 #include "grpo/error.h"
 #include "grpo/files.h"
 #include "random.h"
@@ -13,10 +15,6 @@
 namespace grpo {
 
 namespace {
-
-bool is_blank(const std::string& line) {
-  return line.find_first_not_of(" \t\r\n\f\v") == std::string::npos;
-}
 
 }  // namespace
 
@@ -70,43 +68,18 @@ PromptDataset::PromptDataset(std::vector<nlohmann::json> records, std::vector<in
 }
 
 PromptDataset PromptDataset::from_jsonl(const std::string& path, PromptDatasetOptions options) {
-  std::string text;
-  try {
-    text = read_file(path, "a JSONL file");
-  } catch (const Error& e) {
-    throw Error(std::string("prompt dataset ") + e.what());
-  }
-  size_t begin = 0;
-  if (text.compare(0, 3, "\xEF\xBB\xBF") == 0) {
-    begin = 3;  // NB: a UTF-8 BOM, as some editors write
-  }
+  JsonlReader reader(path, "prompt dataset");
   std::vector<nlohmann::json> records;
   std::vector<int64_t> lines;
-  int64_t line_no = 0;
-  while (begin < text.size()) {
-    size_t end = text.find('\n', begin);
-    if (end == std::string::npos) {
-      end = text.size();
-    }
-    ++line_no;
-    std::string line = text.substr(begin, end - begin);
-    begin = end + 1;
-    if (!line.empty() && line.back() == '\r') {
-      line.pop_back();
-    }
-    if (is_blank(line)) {
-      continue;
-    }
-    nlohmann::json record;
-    try {
-      record = nlohmann::json::parse(line);
-    } catch (const nlohmann::json::parse_error& e) {
-      throw Error("prompt dataset " + path + ", line " + std::to_string(line_no) + ": not valid JSON (" +
-                  e.what() + ")");
-    }
-    records.push_back(std::move(record));
-    lines.push_back(line_no);
+  while (std::optional<nlohmann::json> record = reader.next()) {
+    records.push_back(std::move(*record));
+    lines.push_back(reader.line());
   }
+  return PromptDataset(std::move(records), std::move(lines), path, std::move(options));
+}
+
+PromptDataset PromptDataset::from_lines(const std::string& path, std::vector<nlohmann::json> records,
+                                        std::vector<int64_t> lines, PromptDatasetOptions options) {
   return PromptDataset(std::move(records), std::move(lines), path, std::move(options));
 }
 

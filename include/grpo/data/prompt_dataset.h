@@ -47,6 +47,10 @@ class PromptDataset {
   // prompt is missing, not a string or empty, a template field is missing, or
   // there are no records.
   static PromptDataset from_jsonl(const std::string& path, PromptDatasetOptions options = {});
+  // Records read from `path` (by a JsonlReader, a part of a file at a time),
+  // with their 1-based lines, which errors name.
+  static PromptDataset from_lines(const std::string& path, std::vector<nlohmann::json> records,
+                                  std::vector<int64_t> lines, PromptDatasetOptions options = {});
   // The same checks on records held in memory; errors name the record index.
   static PromptDataset from_records(std::vector<nlohmann::json> records, PromptDatasetOptions options = {});
 
