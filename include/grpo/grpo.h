@@ -14,8 +14,10 @@
 #include "grpo/tokenizers/tokenizer.h"
 
 #include "grpo/rewards/reward.h"
+#include "grpo/data/jsonl.h"
 #include "grpo/data/prompt_dataset.h"
 
+#include "grpo/ops/distill_loss.h"
 #include "grpo/ops/enums.h"
 #include "grpo/ops/group_advantages.h"
 #include "grpo/ops/grpo_loss.h"
@@ -37,8 +39,10 @@
 #include "grpo/config/config.h"
 
 #include "grpo/train/checkpoint.h"
+#include "grpo/train/distiller.h"
 #include "grpo/train/evaluate.h"
 #include "grpo/train/factory.h"
 #include "grpo/train/grpo_trainer.h"
 #include "grpo/train/metrics.h"
+#include "grpo/train/rejection_sampling.h"
 #include "grpo/train/sft_trainer.h"

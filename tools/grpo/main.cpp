@@ -1,8 +1,11 @@
 // The `grpo` command line: train, sft, eval, sample, export and config.
 //   grpo train  --config FILE [--set key.path=value ...]
 //   grpo sft    --config FILE [--set ...]
+//   grpo distill --config FILE [--set ...]       a student from distill.teacher on the sft pairs
 //   grpo eval   --config FILE [--checkpoint DIR] [--limit N] [--set ...]
 //   grpo sample --config FILE [--checkpoint DIR] --prompt TEXT [-n N] [--temperature T] [--set ...]
+//   grpo sample --config FILE [--checkpoint DIR] --dataset FILE [-n K] [--out DIR] [--set ...]
+//                                                 rejection sampling over a dataset (rejection section)
 //   grpo export --checkpoint DIR --out DIR [--dtype bfloat16]   a Hugging Face folder of a model
 //   grpo config [--config FILE] [--set ...]      prints the resolved config, every default filled in
 // Exit status: 0 on success, 1 on a run-time error (bad config, data,
@@ -15,8 +18,10 @@
 #include <grpo/rewards/reward.h>
 #include <grpo/rollout/sampler.h>
 #include <grpo/train/checkpoint.h>
+#include <grpo/train/distiller.h>
 #include <grpo/train/factory.h>
 #include <grpo/train/grpo_trainer.h>
+#include <grpo/train/rejection_sampling.h>
 #include <grpo/train/sft_trainer.h>
 
 #include <CLI/CLI.hpp>
@@ -63,11 +68,14 @@ int main(int argc, char** argv) {
   CLI::App app{"grpo: train language models with GRPO (Group Relative Policy Optimization)"};
   app.require_subcommand(1);
 
-  Common train_args, sft_args, eval_args, sample_args;
+  Common train_args, sft_args, distill_args, eval_args, sample_args;
   CLI::App* train = app.add_subcommand("train", "run GRPO as the config says (resumes from output_dir)");
   add_common(train, train_args);
   CLI::App* sft = app.add_subcommand("sft", "cold-start SFT on prompt/completion pairs (sft.train)");
   add_common(sft, sft_args);
+  CLI::App* distill = app.add_subcommand(
+      "distill", "distill distill.teacher into the model: alpha*KD + (1 - alpha)*CE on the sft pairs");
+  add_common(distill, distill_args);
 
   CLI::App* eval = app.add_subcommand("eval", "greedy accuracy and rewards on the eval set (data.eval)");
   add_common(eval, eval_args);
@@ -78,15 +86,24 @@ int main(int argc, char** argv) {
   eval->add_option("--limit", eval_limit, "evaluate the first N records (default: data.eval_limit)")
       ->check(CLI::NonNegativeNumber);
 
-  CLI::App* sample = app.add_subcommand("sample", "sample completions of one prompt");
+  CLI::App* sample = app.add_subcommand(
+      "sample", "sample completions of one prompt (--prompt), or rejection-sample a dataset (--dataset)");
   add_common(sample, sample_args);
-  std::string sample_checkpoint, prompt;
-  int64_t count = 4;
+  std::string sample_checkpoint, prompt, sample_dataset, sample_out;
+  int64_t count = 0;
   double temperature = -1;
   sample->add_option("--checkpoint", sample_checkpoint, "a checkpoint folder (default: model.init_from)")
       ->check(CLI::ExistingDirectory);
-  sample->add_option("-p,--prompt", prompt, "the prompt text (the data template is applied)")->required();
-  sample->add_option("-n,--num", count, "completions to sample")->check(CLI::PositiveNumber);
+  CLI::Option* prompt_option = sample->add_option("-p,--prompt", prompt, "the prompt text (the data template is applied)");
+  CLI::Option* dataset_option =
+      sample->add_option("--dataset", sample_dataset, "a JSONL file of prompts: keep the completions that pass "
+                                                      "rejection.min_rewards, as SFT pairs")
+          ->check(CLI::ExistingFile);
+  prompt_option->excludes(dataset_option);
+  sample->add_option("--out", sample_out, "with --dataset: the output folder (default: rejection.output)")
+      ->needs(dataset_option);
+  sample->add_option("-n,--num", count, "completions per prompt (default: 4, or rejection.samples_per_prompt)")
+      ->check(CLI::PositiveNumber);
   sample->add_option("-t,--temperature", temperature, "sampling temperature, 0 = greedy (default: sampling.temperature)")
       ->check(CLI::NonNegativeNumber);
 
@@ -138,6 +155,10 @@ int main(int argc, char** argv) {
       auto trainer = grpo::SFTTrainer::from_config(load(sft_args));
       const nlohmann::json result = trainer->train();
       if (trainer->distributed().is_main()) std::cout << result.dump(2) << "\n";
+    } else if (*distill) {
+      auto trainer = grpo::Distiller::from_config(load(distill_args));
+      const nlohmann::json result = trainer->train();
+      if (trainer->distributed().is_main()) std::cout << result.dump(2) << "\n";
     } else if (*eval) {
       const grpo::TrainConfig config = load(eval_args);
       if (config.data.eval.empty()) throw grpo::Error("data.eval: the config names no eval set");
@@ -150,12 +171,21 @@ int main(int argc, char** argv) {
                                                 eval_limit > 0 ? eval_limit : config.data.eval_limit,
                                                 config.eval.accuracy_reward, grpo::stop_ids(config.sampling, *tokenizer));
       std::cout << r.to_json().dump(2) << "\n";
+    } else if (*sample && !sample_dataset.empty()) {
+      grpo::TrainConfig config = load(sample_args);
+      config.rejection.prompts = sample_dataset;
+      if (!sample_out.empty()) config.rejection.output = sample_out;
+      if (count > 0) config.rejection.samples_per_prompt = count;
+      if (temperature >= 0) config.sampling.temperature = temperature;
+      const nlohmann::json summary = grpo::RejectionSampler::from_config(config, sample_checkpoint)->run();
+      std::cout << summary.dump(2) << "\n";
     } else if (*sample) {
+      if (prompt.empty()) throw grpo::Error("sample: give --prompt TEXT, or --dataset FILE to sample a whole dataset");
       const grpo::TrainConfig config = load(sample_args);
       auto [model, tokenizer] = load_policy(config, sample_checkpoint);
       grpo::Policy policy(model);
       grpo::GroupSamplerConfig sc;
-      sc.group_size = count;
+      sc.group_size = count > 0 ? count : 4;
       sc.generation = config.sampling.to_generation();
       sc.generation.eos_ids = grpo::stop_ids(config.sampling, *tokenizer);
       sc.generation.seed = config.seed;
