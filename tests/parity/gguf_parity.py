@@ -1,0 +1,420 @@
+#!/usr/bin/env python3
+"""llama.cpp's side of the GGUF export checks (grpo export --format gguf).
+
+  gguf_parity.py prepare OUT GRPO_CLI REFERENCE CASE...   per case, OUT/<case>/: the model folder (the real
+                                                 stories260K, or a tiny random Qwen2 / Qwen3 built by
+                                                 transformers from a fixed seed with the qwen2_tiny
+                                                 byte-level BPE tokenizer), our GGUF exports
+                                                 grpo-<type>.gguf for f32, f16, bf16 and q8_0, our
+                                                 Hugging Face export hf/, and reference.safetensors:
+                                                 our ids, logits and greedy tokens (grpo_gguf_reference)
+  gguf_parity.py tensors CASE_DIR                 gguf.GGUFReader reads every file: each tensor's
+                                                 name, shape, type and value is our weight as llama.cpp
+                                                 lays it out (f32 exact; f16 / bf16 / q8_0 equal to
+                                                 gguf.quants' own encoding of the weight)
+  gguf_parity.py converter CASE_DIR LLAMA_CPP     llama.cpp's convert_hf_to_gguf.py (from the llama.cpp
+                                                 source tree LLAMA_CPP) on hf/, per type: its metadata
+                                                 keys and values are ours (OURS_ONLY lists the keys
+                                                 only we write, with the reason) and its tensors are
+                                                 ours byte for byte
+  gguf_parity.py llama-cpp CASE_DIR [REPORT]      llama-cpp-python loads each file: its tokenization of
+                                                 the prompts is ours, its logits within a tolerance of
+                                                 ours (f32: 1e-3), its 32 greedy tokens ours (f32; the
+                                                 other types are reported); figures into REPORT (JSON)
+
+Exit status 77 (skipped) when the package a step needs (torch, transformers, safetensors,
+gguf, llama_cpp) cannot be imported, or when no llama.cpp source tree is given.
+"""
+import json
+import os
+import shutil
+import subprocess
+import sys
+import zlib
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+FIXTURES = os.path.abspath(os.environ.get("GRPO_TEST_DATA_DIR", os.path.join(HERE, "..", "fixtures")))
+SKIP = 77
+TYPES = ("f32", "f16", "bf16", "q8_0")
+NEW_TOKENS = 32
+F32_TOLERANCE = 1e-3  # max |llama.cpp f32 logit - ours|
+
+# case -> the model, and the prompts (text; our tokenizer's ids must be llama.cpp's).
+CASES = {
+    "stories260K": dict(about="the real stories260K (Llama, SentencePiece, tied, GQA 8:4)",
+                        fixture="models/stories260K",
+                        prompts=["Once upon a time", "Lily and Ben went to the park. They saw a big dog",
+                                 "The little bird"]),
+    "qwen2": dict(about="tiny random Qwen2 (q/k/v biases, GQA 4:2, untied, theta 1e6), vocab 272 over the "
+                        "qwen2_tiny byte-level BPE tokenizer's 267 (5 unused ids), a ChatML chat template",
+                  cls="Qwen2Config",
+                  config=dict(vocab_size=272, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                              num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                              max_position_embeddings=128, rms_norm_eps=1e-6, tie_word_embeddings=False,
+                              rope_theta=1000000.0),
+                  prompts=["hello world", "<|im_start|>user\nthe cat sat<|im_end|>\n<|im_start|>assistant\n",
+                           "abc 123 def"]),
+    "qwen3": dict(about="tiny random Qwen3 (q/k norms, head_dim 32 over hidden 64 with 4 heads, tied)",
+                  cls="Qwen3Config",
+                  config=dict(vocab_size=272, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                              num_attention_heads=4, num_key_value_heads=2, head_dim=32,
+                              max_position_embeddings=128, rms_norm_eps=1e-6, tie_word_embeddings=True,
+                              attention_bias=False, rope_theta=1000000.0),
+                  prompts=["hello world", "the cat sat on the mat", "x"]),
+}
+
+CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
+          "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
+          "{% endif %}")
+
+# The keys only we write, and why. Every key the converter writes we write, with its value.
+OURS_ONLY = {
+    "{arch}.vocab_size": "the converter writes it for llama only; llama.cpp reads it when present",
+}
+# stories260K: without the Python sentencepiece package the converter cannot read tokenizer.model
+# (it imports it); its tokenizer.* keys are then not compared here, and llama.cpp's own
+# tokenization of the prompts (the llama-cpp step) checks ours.
+
+
+def fail(message):
+    print(f"gguf_parity.py: {message}", file=sys.stderr)
+    sys.exit(1)
+
+
+def need(*modules, case_dir=None):
+    import importlib
+    if case_dir and not os.path.exists(os.path.join(case_dir, "case.json")):
+        if os.path.exists(os.path.join(os.path.dirname(os.path.normpath(case_dir)), "SKIPPED")):
+            print("gguf_parity.py: skipped, gguf_parity.py prepare was skipped", file=sys.stderr)
+            sys.exit(SKIP)
+        fail(f"{case_dir}/case.json is missing: run the gguf_prepare test (gguf_parity.py prepare) first")
+    for m in modules:
+        try:
+            importlib.import_module(m)
+        except ImportError as e:
+            print(f"gguf_parity.py: skipped, {e} (the check needs scripts/requirements.txt)", file=sys.stderr)
+            sys.exit(SKIP)
+
+
+def run(cmd):
+    r = subprocess.run(cmd, capture_output=True, text=True)
+    if r.returncode != 0:
+        fail(f"{' '.join(cmd)} failed ({r.returncode}):\n{r.stdout}\n{r.stderr}")
+    return r
+
+
+# ------------------------------------------------------------------ prepare
+
+def build_qwen(name, spec, folder):
+    import torch
+    import transformers
+    config = getattr(transformers, spec["cls"])(**spec["config"])
+    torch.manual_seed(zlib.crc32(name.encode()))
+    model = transformers.AutoModelForCausalLM.from_config(config)
+    g = torch.Generator().manual_seed(zlib.crc32(name.encode()) + 1)
+    with torch.no_grad():  # every part of the network matters at the tolerance (see hf_parity.py randomize)
+        for pname, p in sorted(model.named_parameters()):
+            if pname.endswith("norm.weight"):
+                p.copy_(1 + 0.2 * torch.randn(p.shape, generator=g))
+            elif pname.endswith(".bias"):
+                p.copy_(0.5 * torch.randn(p.shape, generator=g))
+            else:
+                p.copy_(torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5)
+    model.save_pretrained(folder)
+    tok = os.path.join(FIXTURES, "tokenizers", "qwen2_tiny")
+    shutil.copyfile(os.path.join(tok, "tokenizer.json"), os.path.join(folder, "tokenizer.json"))
+    with open(os.path.join(tok, "tokenizer_config.json")) as f:
+        config = json.load(f)
+    config["chat_template"] = CHATML
+    with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
+        json.dump(config, f, indent=2)
+
+
+def prepare(out, cli, reference, names):
+    if sorted(names) != sorted(CASES):
+        fail(f"the case lists differ: CMakeLists.txt {sorted(names)}, CASES {sorted(CASES)}")
+    os.makedirs(out, exist_ok=True)
+    skipped = os.path.join(out, "SKIPPED")
+    if os.path.exists(skipped):
+        os.remove(skipped)
+    try:
+        import torch  # noqa: F401
+        import transformers  # noqa: F401
+        import safetensors  # noqa: F401
+    except ImportError as e:
+        for name in CASES:  # files of an earlier run must not stand in for this one
+            shutil.rmtree(os.path.join(out, name), ignore_errors=True)
+        with open(skipped, "w") as f:
+            f.write(f"{e} ({sys.executable})\n")
+        print(f"gguf_parity.py: skipped, {e}", file=sys.stderr)
+        sys.exit(SKIP)
+    for name, spec in CASES.items():
+        case = os.path.join(out, name)
+        shutil.rmtree(case, ignore_errors=True)
+        os.makedirs(case)
+        model = os.path.join(case, "model")
+        if "fixture" in spec:
+            shutil.copytree(os.path.join(FIXTURES, spec["fixture"]), model)
+        else:
+            build_qwen(name, spec, model)
+        for t in TYPES:
+            run([cli, "export", "--format", "gguf", "--dtype", t, "--name", name,
+                 "--out", os.path.join(case, f"grpo-{t}.gguf"), model])
+        run([cli, "export", "--out", os.path.join(case, "hf"), model])
+        with open(os.path.join(case, "prompts.json"), "w") as f:
+            json.dump(spec["prompts"], f)
+        run([reference, model, os.path.join(case, "prompts.json"), os.path.join(case, "reference.safetensors"),
+             str(NEW_TOKENS)])
+        with open(os.path.join(case, "case.json"), "w") as f:
+            json.dump({"name": name, "about": spec["about"]}, f, indent=2)
+        print(f"{name}: prepared ({spec['about']})")
+
+
+# ------------------------------------------------------------------ tensors (gguf package)
+
+def expected_tensors(case_dir):
+    """Our weights (the float32 Hugging Face export) under llama.cpp's names, q/k rows
+    permuted for the llama architecture as convert_hf_to_gguf.py's LlamaModel.permute does."""
+    from safetensors.numpy import load_file
+    with open(os.path.join(case_dir, "hf", "config.json")) as f:
+        config = json.load(f)
+    weights = load_file(os.path.join(case_dir, "hf", "model.safetensors"))
+    llama = config["model_type"] in ("llama", "mistral")
+    heads, kv_heads = config["num_attention_heads"], config["num_key_value_heads"]
+    layer_names = {"input_layernorm": "attn_norm", "self_attn.q_proj": "attn_q", "self_attn.k_proj": "attn_k",
+                   "self_attn.v_proj": "attn_v", "self_attn.o_proj": "attn_output", "self_attn.q_norm": "attn_q_norm",
+                   "self_attn.k_norm": "attn_k_norm", "post_attention_layernorm": "ffn_norm",
+                   "mlp.gate_proj": "ffn_gate", "mlp.up_proj": "ffn_up", "mlp.down_proj": "ffn_down"}
+    out = {}
+    for name, w in weights.items():
+        if name == "model.embed_tokens.weight":
+            new = "token_embd.weight"
+        elif name == "model.norm.weight":
+            new = "output_norm.weight"
+        elif name == "lm_head.weight":
+            new = "output.weight"
+        else:
+            parts = name.split(".")
+            stem, leaf = ".".join(parts[3:-1]), parts[-1]
+            new = f"blk.{parts[2]}.{layer_names[stem]}.{leaf}"
+            if llama and stem in ("self_attn.q_proj", "self_attn.k_proj"):
+                n = heads if stem == "self_attn.q_proj" else kv_heads
+                w = w.reshape(n, 2, w.shape[0] // n // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
+        out[new] = w.astype("float32")
+    return out
+
+
+def stored_type(name, w, t):
+    """The converter's rule: 1-D tensors and norms f32; q8_0 needs rows of whole blocks, else f16."""
+    from gguf import GGMLQuantizationType as Q
+    if w.ndim <= 1 or name.endswith("_norm.weight"):
+        return Q.F32
+    if t == "q8_0" and w.shape[-1] % 32 != 0:
+        return Q.F16
+    return {"f32": Q.F32, "f16": Q.F16, "bf16": Q.BF16, "q8_0": Q.Q8_0}[t]
+
+
+def check_tensors(case_dir):
+    need("numpy", "safetensors", "gguf", case_dir=case_dir)
+    import numpy as np
+    import gguf
+    expected = expected_tensors(case_dir)
+    problems = []
+    for t in TYPES:
+        reader = gguf.GGUFReader(os.path.join(case_dir, f"grpo-{t}.gguf"))
+        got = {r.name: r for r in reader.tensors}
+        if sorted(got) != sorted(expected):
+            problems.append(f"{t}: tensor names differ: ours {sorted(got)} expected {sorted(expected)}")
+            continue
+        for name, w in expected.items():
+            r = got[name]
+            qtype = stored_type(name, w, t)
+            if r.tensor_type != qtype:
+                problems.append(f"{t}: {name} stored as {r.tensor_type.name}, expected {qtype.name}")
+                continue
+            if list(reversed([int(d) for d in r.shape])) != list(w.shape):
+                problems.append(f"{t}: {name} has GGML shape {list(r.shape)}, expected {list(reversed(w.shape))}")
+                continue
+            want = gguf.quants.quantize(w, qtype)
+            data = np.asarray(r.data)
+            if data.tobytes() != np.ascontiguousarray(want).tobytes():
+                deq = gguf.quants.dequantize(data, qtype).reshape(w.shape)
+                problems.append(f"{t}: {name} differs from gguf.quants' {qtype.name} of our weight "
+                                f"(max |dequantized - weight| {np.abs(deq - w).max():.3g})")
+        print(f"{os.path.basename(case_dir)} {t}: {len(got)} tensors checked")
+    if problems:
+        fail(f"{case_dir}:\n" + "\n".join(problems))
+
+
+# ------------------------------------------------------------------ converter
+
+def convert(hf_dir, out_file, outtype, name, llama_cpp):
+    """Runs llama.cpp's convert_hf_to_gguf.py in this process. Two things are patched, each
+    only where the converter could not go on: a byte-level BPE tokenizer it has no hash
+    for gets the pre-tokenizer its tokenizer.json regex names (the fixture's is Qwen2's),
+    and without the sentencepiece package a SentencePiece vocabulary is left out."""
+    sys.path.insert(0, llama_cpp)
+    sys.argv = ["convert_hf_to_gguf.py", hf_dir, "--outtype", outtype, "--outfile", out_file,
+                "--model-name", name]
+    import importlib
+    converter = importlib.import_module("convert_hf_to_gguf")
+    from conversion.base import TextModel
+    original = TextModel.get_vocab_base_pre
+
+    def vocab_base_pre(self, tokenizer):
+        try:
+            return original(self, tokenizer)
+        except NotImplementedError:
+            with open(os.path.join(hf_dir, "tokenizer.json")) as f:
+                pre = json.load(f)["pre_tokenizer"]
+            regex = pre["pretokenizers"][0]["pattern"]["Regex"]
+            if "\\p{N}|" in regex and "\\p{N}{1,3}" not in regex:
+                return "qwen2"
+            raise
+    TextModel.get_vocab_base_pre = vocab_base_pre
+    try:
+        import sentencepiece  # noqa: F401
+    except ImportError:
+
+        def set_vocab_sentencepiece(self, *args, **kwargs):
+            if not os.path.exists(os.path.join(hf_dir, "tokenizer.model")):
+                raise FileNotFoundError("tokenizer.model")  # what it raises with the package installed
+            with open(os.path.join(os.path.dirname(out_file), "NO_SENTENCEPIECE"), "w") as f:
+                f.write("the converter's tokenizer.* keys are missing: no sentencepiece package\n")
+        TextModel._set_vocab_sentencepiece = set_vocab_sentencepiece
+    converter.main()
+
+
+def fields(path):
+    import gguf
+    reader = gguf.GGUFReader(path)
+    out = {}
+    for key, field in reader.fields.items():
+        if key.startswith("GGUF."):
+            continue
+        value = field.contents()
+        out[key] = (tuple(int(t) for t in field.types), value)
+    return out, {r.name: r for r in reader.tensors}
+
+
+def check_converter(case_dir, llama_cpp):
+    if not llama_cpp or not os.path.exists(os.path.join(llama_cpp, "convert_hf_to_gguf.py")):
+        print("gguf_parity.py: skipped, no llama.cpp source tree with convert_hf_to_gguf.py given "
+              "(GRPO_LLAMA_CPP_SOURCE)", file=sys.stderr)
+        sys.exit(SKIP)
+    need("numpy", "torch", "transformers", "gguf", case_dir=case_dir)
+    import numpy as np
+    name = os.path.basename(os.path.normpath(case_dir))
+    problems, report = [], []
+    for t in TYPES:
+        conv_dir = os.path.join(case_dir, "converter")
+        os.makedirs(conv_dir, exist_ok=True)
+        conv = os.path.join(conv_dir, f"{t}.gguf")
+        run([sys.executable, os.path.abspath(__file__), "convert", os.path.join(case_dir, "hf"), conv, t, name,
+             llama_cpp])
+        theirs, their_tensors = fields(conv)
+        ours, our_tensors = fields(os.path.join(case_dir, f"grpo-{t}.gguf"))
+        arch = ours["general.architecture"][1]
+        no_sp = os.path.exists(os.path.join(conv_dir, "NO_SENTENCEPIECE"))
+        for key, value in sorted(theirs.items()):
+            if key not in ours:
+                problems.append(f"{t}: the converter writes {key} = {str(value[1])[:80]}, we do not")
+            elif ours[key] != value:
+                problems.append(f"{t}: {key}: ours {str(ours[key])[:120]}, the converter's {str(value)[:120]}")
+        allowed = {k.format(arch=arch) for k in OURS_ONLY}
+        for key in sorted(set(ours) - set(theirs)):
+            if key in allowed or (no_sp and key.startswith("tokenizer.")):
+                continue
+            problems.append(f"{t}: we write {key}, the converter does not")
+        if sorted(their_tensors) != sorted(our_tensors):
+            problems.append(f"{t}: tensor names: ours {sorted(our_tensors)}, the converter's {sorted(their_tensors)}")
+        else:
+            for tname, r in their_tensors.items():
+                o = our_tensors[tname]
+                if (r.tensor_type != o.tensor_type or list(r.shape) != list(o.shape)
+                        or np.asarray(r.data).tobytes() != np.asarray(o.data).tobytes()):
+                    problems.append(f"{t}: tensor {tname}: ours {o.tensor_type.name} {list(o.shape)}, the "
+                                    f"converter's {r.tensor_type.name} {list(r.shape)}, data "
+                                    f"{'equal' if np.asarray(r.data).tobytes() == np.asarray(o.data).tobytes() else 'differs'}")
+        report.append(f"{t}: {len(theirs)} converter keys, {len(their_tensors)} tensors"
+                      + (" (tokenizer keys not compared: no sentencepiece package)" if no_sp else ""))
+    print(f"{name}: " + "; ".join(report))
+    if problems:
+        fail(f"{case_dir}: ours against llama.cpp's converter:\n" + "\n".join(problems))
+
+
+# ------------------------------------------------------------------ llama.cpp itself
+
+def check_llama_cpp(case_dir, report_path=None):
+    need("numpy", "safetensors", "llama_cpp", case_dir=case_dir)
+    import numpy as np
+    from llama_cpp import Llama
+    from safetensors.numpy import load_file
+    ref = load_file(os.path.join(case_dir, "reference.safetensors"))
+    with open(os.path.join(case_dir, "prompts.json")) as f:
+        prompts = json.load(f)
+    name = os.path.basename(os.path.normpath(case_dir))
+    problems, figures = [], {}
+    for t in TYPES:
+        path = os.path.join(case_dir, f"grpo-{t}.gguf")
+        # NB: float32 K/V cache (llama.cpp stores f16 by default), so the f32 file is compared as f32.
+        llm = Llama(model_path=path, n_ctx=0, logits_all=True, verbose=False, n_threads=2, type_k=0, type_v=0)
+        worst, greedy_same = 0.0, 0
+        for k, prompt in enumerate(prompts):
+            ids = ref[f"ids_{k}"].tolist()
+            theirs = llm.tokenize(prompt.encode("utf-8"), add_bos=True, special=True)
+            if theirs != ids:
+                problems.append(f"{t}: llama.cpp tokenizes {prompt!r} as {theirs}, we as {ids}")
+                continue
+            llm.reset()
+            llm.eval(ids)
+            logits = np.array(llm.scores[:len(ids)], dtype=np.float32)
+            diff = float(np.abs(logits - ref[f"logits_{k}"]).max())
+            worst = max(worst, diff)
+            llm.reset()
+            seq, greedy = list(ids), []
+            llm.eval(seq)
+            for _ in range(NEW_TOKENS):
+                nxt = int(np.argmax(llm.scores[llm.n_tokens - 1]))
+                greedy.append(nxt)
+                llm.eval([nxt])
+            ours = ref[f"greedy_{k}"].tolist()
+            same = greedy == ours
+            greedy_same += same
+            if t == "f32" and not same:
+                problems.append(f"f32: greedy tokens of {prompt!r} differ:\n  llama.cpp {greedy}\n  ours      {ours}")
+        if t == "f32" and not worst <= F32_TOLERANCE:
+            problems.append(f"f32: logits differ by {worst:.3g} > {F32_TOLERANCE}")
+        size = os.path.getsize(path)
+        figures[t] = {"max_abs_logit_diff": worst, "greedy_identical": f"{greedy_same}/{len(prompts)}",
+                      "file_bytes": size}
+        print(f"{name} {t}: max |llama.cpp - ours| logit {worst:.3g}, greedy {NEW_TOKENS} tokens identical "
+              f"on {greedy_same}/{len(prompts)} prompts, {size} bytes")
+        del llm
+    scale = max(float(np.abs(ref[f"logits_{k}"]).max()) for k in range(len(prompts)))
+    figures["max_abs_logit"] = scale
+    if report_path:
+        with open(report_path, "w") as f:
+            json.dump({name: figures}, f, indent=2)
+    if problems:
+        fail(f"{case_dir}: llama.cpp on our GGUF files:\n" + "\n".join(problems))
+
+
+def main(argv):
+    if len(argv) >= 5 and argv[1] == "prepare":
+        prepare(argv[2], argv[3], argv[4], argv[5:])
+    elif len(argv) == 3 and argv[1] == "tensors":
+        check_tensors(argv[2])
+    elif len(argv) == 4 and argv[1] == "converter":
+        check_converter(argv[2], argv[3])
+    elif len(argv) in (3, 4) and argv[1] == "llama-cpp":
+        check_llama_cpp(argv[2], argv[3] if len(argv) == 4 else None)
+    elif len(argv) == 7 and argv[1] == "convert":
+        convert(*argv[2:])
+    else:
+        fail("usage: gguf_parity.py prepare OUT GRPO_CLI REFERENCE CASE... | tensors CASE_DIR | "
+             "converter CASE_DIR LLAMA_CPP | llama-cpp CASE_DIR [REPORT]")
+
+
+if __name__ == "__main__":
+    main(sys.argv)
