@@ -2,9 +2,10 @@
 """llama.cpp's side of the GGUF export checks (grpo export --format gguf).
 
   gguf_parity.py prepare OUT GRPO_CLI REFERENCE CASE...   per case, OUT/<case>/: the model folder (the real
-                                                 stories260K, or a tiny random Qwen2 / Qwen3 built by
-                                                 transformers from a fixed seed with the qwen2_tiny
-                                                 byte-level BPE tokenizer), our GGUF exports
+                                                 stories260K, or a tiny random Qwen2 / Qwen3 / Llama 3
+                                                 built by transformers from a fixed seed with the
+                                                 qwen2_tiny or llama3_tiny byte-level BPE tokenizer),
+                                                 our GGUF exports
                                                  grpo-<type>.gguf for f32, f16, bf16 and q8_0, our
                                                  Hugging Face export hf/, and reference.safetensors:
                                                  our ids, logits and greedy tokens (grpo_gguf_reference)
@@ -14,9 +15,9 @@
                                                  gguf.quants' own encoding of the weight)
   gguf_parity.py converter CASE_DIR LLAMA_CPP     llama.cpp's convert_hf_to_gguf.py (from the llama.cpp
                                                  source tree LLAMA_CPP) on hf/, per type: its metadata
-                                                 keys and values are ours (OURS_ONLY lists the keys
-                                                 only we write, with the reason) and its tensors are
-                                                 ours byte for byte
+                                                 keys and values are ours (OURS_ONLY and THEIRS_ONLY
+                                                 list the keys one side only writes, with the reason)
+                                                 and its tensors are ours byte for byte
   gguf_parity.py llama-cpp CASE_DIR [REPORT]      llama-cpp-python loads each file: its tokenization of
                                                  the prompts is ours, its logits within a tolerance of
                                                  ours (f32: 1e-3), its 32 greedy tokens ours (f32; the
@@ -54,6 +55,18 @@ CASES = {
                               rope_theta=1000000.0),
                   prompts=["hello world", "<|im_start|>user\nthe cat sat<|im_end|>\n<|im_start|>assistant\n",
                            "abc 123 def"]),
+    "llama3": dict(about="tiny random Llama 3 (GQA 4:2, untied, rope_type llama3: theta 500000, factor 8 over 64 "
+                         "original positions, so rope_freqs), vocab 288 over the llama3_tiny BPE tokenizer's 272 "
+                         "(ignore_merges, BOS from its TemplateProcessing)",
+                   cls="LlamaConfig", tokenizer="llama3_tiny",
+                   config=dict(vocab_size=288, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                               num_attention_heads=4, num_key_value_heads=2, head_dim=16,
+                               max_position_embeddings=128, rms_norm_eps=1e-5, tie_word_embeddings=False,
+                               rope_parameters=dict(rope_type="llama3", rope_theta=500000.0, factor=8.0,
+                                                    low_freq_factor=1.0, high_freq_factor=4.0,
+                                                    original_max_position_embeddings=64)),
+                   prompts=["Hello world", "<|start_header_id|>user<|end_header_id|>\n\nhi there<|eot_id|>",
+                            "1234567 numbers, and 'quotes' too"]),
     "qwen3": dict(about="tiny random Qwen3 (q/k norms, head_dim 32 over hidden 64 with 4 heads, tied)",
                   cls="Qwen3Config",
                   config=dict(vocab_size=272, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -63,13 +76,27 @@ CASES = {
                   prompts=["hello world", "the cat sat on the mat", "x"]),
 }
 
+# The tokenizer.json Split regexes of Llama 3 and Qwen2, by the name the converter gives
+# their real tokenizers (it recognises those by a hash of their ids, which a tiny
+# vocabulary cannot have).
+SPLIT_REGEXES = {
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}{1,3}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": "llama-bpe",
+    "(?i:'s|'t|'re|'ve|'m|'ll|'d)|[^\\r\\n\\p{L}\\p{N}]?\\p{L}+|\\p{N}| ?[^\\s\\p{L}\\p{N}]+[\\r\\n]*|"
+    "\\s*[\\r\\n]+|\\s+(?!\\S)|\\s+": "qwen2",
+}
+
 CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\\n' + message['content'] + "
           "'<|im_end|>' + '\\n' }}{% endfor %}{% if add_generation_prompt %}{{ '<|im_start|>assistant\\n' }}"
           "{% endif %}")
 
-# The keys only we write, and why. Every key the converter writes we write, with its value.
+# The keys only one side writes, and why. Every other key is written by both, with one value.
 OURS_ONLY = {
     "{arch}.vocab_size": "the converter writes it for llama only; llama.cpp reads it when present",
+}
+THEIRS_ONLY = {
+    "tokenizer.ggml.add_sep_token": "the converter reads it off a TemplateProcessing's pair template (false for "
+                                    "Llama 3's); it joins two texts, which our tokenizers never encode",
 }
 # stories260K: without the Python sentencepiece package the converter cannot read tokenizer.model
 # (it imports it); its tokenizer.* keys are then not compared here, and llama.cpp's own
@@ -105,7 +132,7 @@ def run(cmd):
 
 # ------------------------------------------------------------------ prepare
 
-def build_qwen(name, spec, folder):
+def build_random(name, spec, folder):
     import torch
     import transformers
     config = getattr(transformers, spec["cls"])(**spec["config"])
@@ -121,11 +148,12 @@ def build_qwen(name, spec, folder):
             else:
                 p.copy_(torch.randn(p.shape, generator=g) / p.shape[1] ** 0.5)
     model.save_pretrained(folder)
-    tok = os.path.join(FIXTURES, "tokenizers", "qwen2_tiny")
+    tok = os.path.join(FIXTURES, "tokenizers", spec.get("tokenizer", "qwen2_tiny"))
     shutil.copyfile(os.path.join(tok, "tokenizer.json"), os.path.join(folder, "tokenizer.json"))
     with open(os.path.join(tok, "tokenizer_config.json")) as f:
         config = json.load(f)
-    config["chat_template"] = CHATML
+    if "tokenizer" not in spec:
+        config["chat_template"] = CHATML
     with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
         json.dump(config, f, indent=2)
 
@@ -156,7 +184,7 @@ def prepare(out, cli, reference, names):
         if "fixture" in spec:
             shutil.copytree(os.path.join(FIXTURES, spec["fixture"]), model)
         else:
-            build_qwen(name, spec, model)
+            build_random(name, spec, model)
         for t in TYPES:
             run([cli, "export", "--format", "gguf", "--dtype", t, "--name", name,
                  "--out", os.path.join(case, f"grpo-{t}.gguf"), model])
@@ -201,7 +229,25 @@ def expected_tensors(case_dir):
                 n = heads if stem == "self_attn.q_proj" else kv_heads
                 w = w.reshape(n, 2, w.shape[0] // n // 2, *w.shape[1:]).swapaxes(1, 2).reshape(w.shape)
         out[new] = w.astype("float32")
+    rope = config.get("rope_scaling") or {}
+    if rope.get("rope_type") == "llama3":
+        out["rope_freqs.weight"] = llama3_rope_factors(config, rope)
     return out
+
+
+def llama3_rope_factors(config, rope):
+    """llama.cpp's rope_freqs for rope_type llama3: each rotary frequency's divisor, as
+    transformers' _compute_llama3_parameters scales the frequencies (float32)."""
+    import numpy as np
+    D = config["head_dim"]
+    inv_freq = (1.0 / np.float32(config["rope_theta"]) ** (np.arange(0, D, 2, dtype=np.float32) / np.float32(D)))
+    wavelen = 2 * np.pi / inv_freq.astype(np.float64)
+    old, low, high, factor = (rope["original_max_position_embeddings"], rope["low_freq_factor"],
+                              rope["high_freq_factor"], rope["factor"])
+    smooth = (old / wavelen - low) / (high - low)
+    divisor = np.where(wavelen > old / low, factor,
+                       np.where(wavelen < old / high, 1.0, 1 / ((1 - smooth) / factor + smooth)))
+    return divisor.astype(np.float32)
 
 
 def stored_type(name, w, t):
@@ -237,6 +283,10 @@ def check_tensors(case_dir):
                 continue
             want = gguf.quants.quantize(w, qtype)
             data = np.asarray(r.data)
+            if name == "rope_freqs.weight":  # computed, not a weight: to float32 rounding
+                if not np.allclose(data, w, rtol=1e-6, atol=0):
+                    problems.append(f"{t}: rope_freqs {data.tolist()}, expected {w.tolist()}")
+                continue
             if data.tobytes() != np.ascontiguousarray(want).tobytes():
                 deq = gguf.quants.dequantize(data, qtype).reshape(w.shape)
                 problems.append(f"{t}: {name} differs from gguf.quants' {qtype.name} of our weight "
@@ -268,8 +318,8 @@ def convert(hf_dir, out_file, outtype, name, llama_cpp):
             with open(os.path.join(hf_dir, "tokenizer.json")) as f:
                 pre = json.load(f)["pre_tokenizer"]
             regex = pre["pretokenizers"][0]["pattern"]["Regex"]
-            if "\\p{N}|" in regex and "\\p{N}{1,3}" not in regex:
-                return "qwen2"
+            if regex in SPLIT_REGEXES:
+                return SPLIT_REGEXES[regex]
             raise
     TextModel.get_vocab_base_pre = vocab_base_pre
     try:
@@ -317,6 +367,8 @@ def check_converter(case_dir, llama_cpp):
         arch = ours["general.architecture"][1]
         no_sp = os.path.exists(os.path.join(conv_dir, "NO_SENTENCEPIECE"))
         for key, value in sorted(theirs.items()):
+            if key in THEIRS_ONLY and key not in ours:
+                continue
             if key not in ours:
                 problems.append(f"{t}: the converter writes {key} = {str(value[1])[:80]}, we do not")
             elif ours[key] != value:
