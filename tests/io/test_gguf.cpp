@@ -267,6 +267,27 @@ TEST(Gguf, Qwen2WithByteLevelBpe) {
   EXPECT_TRUE(torch::equal(f32_tensor(f, "blk.0.attn_q.bias"), bias));
 }
 
+TEST(Gguf, LinearRopeScalingAndABfloat16Model) {
+  TempDir dir("gguf_rope");
+  const auto tok = grpo::SentencePieceTokenizer::load(kData + "/models/stories260K/tokenizer.model");
+  grpo::TransformerConfig c = llama_config(512);
+  c.rope_scaling = grpo::RopeScaling{};
+  c.rope_scaling->factor = 2.0;
+  const auto model = tiny(c);
+  model->to(torch::kBFloat16);
+  const std::string path = dir / "r.gguf";
+  grpo::export_gguf(*model, tok, path);
+  const GgufFile f = read_gguf(path);
+  EXPECT_EQ(f.kv.at("llama.rope.scaling.type"), "linear");
+  EXPECT_FLOAT_EQ(f.kv.at("llama.rope.scaling.factor").get<float>(), 2.0f);
+  EXPECT_EQ(f.kv.at("general.file_type"), 32);  // bf16, the model's own type
+  EXPECT_EQ(f.tensors.at("blk.0.ffn_up.weight").type, 30u);
+  EXPECT_EQ(f.tensors.count("rope_freqs.weight"), 0u);
+  // bf16 weights stored as bf16 are the same bits.
+  const torch::Tensor w = model->named_parameters()["model.layers.0.mlp.up_proj.weight"].contiguous();
+  EXPECT_EQ(std::memcmp(f.data("blk.0.ffn_up.weight"), w.data_ptr(), w.numel() * 2), 0);
+}
+
 TEST(Gguf, RefusesWhatItCannotHold) {
   TempDir dir("gguf_errors");
   const std::string path = dir / "x.gguf";
