@@ -12,7 +12,6 @@
 #include <filesystem>
 #include <map>
 #include <nlohmann/json.hpp>
-#include <set>
 #include <vector>
 
 #include "grpo/error.h"
@@ -464,26 +463,25 @@ const std::vector<std::pair<std::string, std::string>>& known_split_patterns() {
 // tokenizer.ggml.pre for a tokenizer.json pre_tokenizer: the llama.cpp
 // pre-tokenizer that splits text the same way.
 std::string bpe_pre(const json& pre, const std::string& where) {
-  auto refuse = [&]() -> std::string { refuse_pre(pre, where); };
-  if (!pre.is_object()) return refuse();
+  if (!pre.is_object()) refuse_pre(pre, where);
   const std::string type = pre.value("type", "");
   if (type == "ByteLevel") {
     if (pre.value("use_regex", true) && !pre.value("add_prefix_space", false)) return "gpt-2";
-    return refuse();
+    refuse_pre(pre, where);
   }
-  if (type != "Sequence" || !pre.contains("pretokenizers") || pre["pretokenizers"].size() != 2) return refuse();
+  if (type != "Sequence" || !pre.contains("pretokenizers") || pre["pretokenizers"].size() != 2) refuse_pre(pre, where);
   const json& split = pre["pretokenizers"][0];
   const json& byte_level = pre["pretokenizers"][1];
   if (split.value("type", "") != "Split" || split.value("behavior", "") != "Isolated" ||
       split.value("invert", false) || !split.contains("pattern") || !split["pattern"].contains("Regex") ||
       byte_level.value("type", "") != "ByteLevel" || byte_level.value("use_regex", true) ||
       byte_level.value("add_prefix_space", false)) {
-    return refuse();
+    refuse_pre(pre, where);
   }
   const std::string regex = split["pattern"]["Regex"].get<std::string>();
   for (const auto& [name, pattern] : known_split_patterns())
     if (regex == pattern) return name;
-  return refuse();
+  refuse_pre(pre, where);
 }
 
 // Added tokens the converter marks CONTROL although tokenizer.json does not say special.
@@ -506,7 +504,9 @@ void write_bpe(Metadata& kv, const HFTokenizer& tok, int64_t V, Arch arch, const
   };
   std::map<int64_t, Added> added;
   if (j.contains("added_tokens") && j["added_tokens"].is_array()) {
-    for (const json& a : j["added_tokens"]) added[a.at("id").get<int64_t>()] = {a.at("content"), a.value("special", false)};
+    for (const json& a : j["added_tokens"]) {
+      added[a.at("id").get<int64_t>()] = {a.at("content"), a.value("special", false)};
+    }
   }
   const std::string pre = bpe_pre(j.contains("pre_tokenizer") ? j["pre_tokenizer"] : json(), where);
 

@@ -317,7 +317,8 @@ TEST(Gguf, RefusesWhatItCannotHold) {
 
 TEST(Gguf, PreTokenizerWithoutALlamaCppTwinIsRefused) {
   TempDir dir("gguf_pre");
-  nlohmann::json j = nlohmann::json::parse(grpo::HFTokenizer::load_dir(kData + "/tokenizers/qwen2_tiny").tokenizer_json_text());
+  const auto qwen = grpo::HFTokenizer::load_dir(kData + "/tokenizers/qwen2_tiny");
+  nlohmann::json j = nlohmann::json::parse(qwen.tokenizer_json_text());
   j["pre_tokenizer"]["pretokenizers"][0]["pattern"]["Regex"] = "\\p{L}+|\\s+";
   grpo::HFSpecialTokens special;
   special.eos = "<|im_end|>";

@@ -143,7 +143,9 @@ int main(int argc, char** argv) {
         grpo::GgufOptions options;
         if (!export_dtype.empty()) options.type = grpo::gguf_type_from_name(export_dtype, "--dtype");
         options.name = export_name;
-        if (!export_chat_template.empty()) options.chat_template = grpo::read_file(export_chat_template, "a chat template");
+        if (!export_chat_template.empty()) {
+          options.chat_template = grpo::read_file(export_chat_template, "a Jinja chat template");
+        }
         tokenizer = grpo::load_tokenizer(dir);  // NB: a GGUF file without its vocabulary does not run
         grpo::export_gguf(*model, *tokenizer, export_out, options);
         std::cout << export_out << "\n";
