@@ -2,9 +2,10 @@
 """llama.cpp's side of the GGUF export checks (grpo export --format gguf).
 
   gguf_parity.py prepare OUT GRPO_CLI REFERENCE CASE...   per case, OUT/<case>/: the model folder (the real
-                                                 stories260K, or a tiny random Qwen2 / Qwen3 / Llama 3
+                                                 stories260K, or a tiny random Qwen2 / Qwen3 / Llama
                                                  built by transformers from a fixed seed with the
-                                                 qwen2_tiny or llama3_tiny byte-level BPE tokenizer),
+                                                 qwen2_tiny, llama3_tiny or gpt2_tiny byte-level BPE
+                                                 tokenizer),
                                                  our GGUF exports
                                                  grpo-<type>.gguf for f32, f16, bf16 and q8_0, our
                                                  Hugging Face export hf/, and reference.safetensors:
@@ -67,6 +68,17 @@ CASES = {
                                                     original_max_position_embeddings=64)),
                    prompts=["Hello world", "<|start_header_id|>user<|end_header_id|>\n\nhi there<|eot_id|>",
                             "1234567 numbers, and 'quotes' too"]),
+    "gpt2": dict(about="tiny random Llama (tied, GQA 4:2) over the gpt2_tiny byte-level BPE tokenizer (GPT-2's "
+                       "ByteLevel regex, merges in the \"a b\" form) with GPT-2's tokenizer_config.json, vocab 288 "
+                       "over its 281",
+                 cls="LlamaConfig", tokenizer="gpt2_tiny",
+                 tokenizer_config={"bos_token": "<|endoftext|>", "eos_token": "<|endoftext|>",
+                                   "unk_token": "<|endoftext|>", "add_prefix_space": False,
+                                   "model_max_length": 1024, "tokenizer_class": "GPT2Tokenizer"},
+                 config=dict(vocab_size=288, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                             num_attention_heads=4, num_key_value_heads=2, head_dim=16, max_position_embeddings=128,
+                             rms_norm_eps=1e-5, tie_word_embeddings=True, bos_token_id=280, eos_token_id=280),
+                 prompts=["hello there, it's a test", "tell me all 42 of them!", " spaces  and\ttabs"]),
     "qwen3": dict(about="tiny random Qwen3 (q/k norms, head_dim 32 over hidden 64 with 4 heads, tied)",
                   cls="Qwen3Config",
                   config=dict(vocab_size=272, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
@@ -95,6 +107,8 @@ OURS_ONLY = {
     "{arch}.vocab_size": "the converter writes it for llama only; llama.cpp reads it when present",
 }
 THEIRS_ONLY = {
+    "tokenizer.ggml.bos_token_id": "the converter takes tokenizer_config.json's bos_token even when nothing "
+                                   "adds it (GPT-2's, add_bos_token false); we write the BOS a prompt starts with",
     "tokenizer.ggml.add_sep_token": "the converter reads it off a TemplateProcessing's pair template (false for "
                                     "Llama 3's); it joins two texts, which our tokenizers never encode",
 }
@@ -150,8 +164,11 @@ def build_random(name, spec, folder):
     model.save_pretrained(folder)
     tok = os.path.join(FIXTURES, "tokenizers", spec.get("tokenizer", "qwen2_tiny"))
     shutil.copyfile(os.path.join(tok, "tokenizer.json"), os.path.join(folder, "tokenizer.json"))
-    with open(os.path.join(tok, "tokenizer_config.json")) as f:
-        config = json.load(f)
+    if "tokenizer_config" in spec:
+        config = spec["tokenizer_config"]
+    else:
+        with open(os.path.join(tok, "tokenizer_config.json")) as f:
+            config = json.load(f)
     if "tokenizer" not in spec:
         config["chat_template"] = CHATML
     with open(os.path.join(folder, "tokenizer_config.json"), "w") as f:
@@ -301,7 +318,7 @@ def check_tensors(case_dir):
 def convert(hf_dir, out_file, outtype, name, llama_cpp):
     """Runs llama.cpp's convert_hf_to_gguf.py in this process. Two things are patched, each
     only where the converter could not go on: a byte-level BPE tokenizer it has no hash
-    for gets the pre-tokenizer its tokenizer.json regex names (the fixture's is Qwen2's),
+    for gets the pre-tokenizer its tokenizer.json regex names (SPLIT_REGEXES, GPT-2's),
     and without the sentencepiece package a SentencePiece vocabulary is left out."""
     sys.path.insert(0, llama_cpp)
     sys.argv = ["convert_hf_to_gguf.py", hf_dir, "--outtype", outtype, "--outfile", out_file,
@@ -317,6 +334,8 @@ def convert(hf_dir, out_file, outtype, name, llama_cpp):
         except NotImplementedError:
             with open(os.path.join(hf_dir, "tokenizer.json")) as f:
                 pre = json.load(f)["pre_tokenizer"]
+            if pre["type"] == "ByteLevel" and pre.get("use_regex", True):
+                return "gpt-2"  # ByteLevel's own regex is GPT-2's
             regex = pre["pretokenizers"][0]["pattern"]["Regex"]
             if regex in SPLIT_REGEXES:
                 return SPLIT_REGEXES[regex]
