@@ -27,6 +27,7 @@
 #include "grpo/models/registry.h"
 #include "grpo/models/transformer.h"
 
+#include "grpo/io/gguf.h"
 #include "grpo/io/pretrained.h"
 #include "grpo/io/safetensors.h"
 #include "grpo/io/weights.h"

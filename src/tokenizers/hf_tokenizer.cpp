@@ -603,6 +603,9 @@ std::optional<int64_t> HFTokenizer::token_to_id(const std::string& token) const 
 
 bool HFTokenizer::is_special(int64_t id) const { return impl_->has(id) && impl_->special[id]; }
 
+const std::string& HFTokenizer::tokenizer_json_text() const { return impl_->json_text; }
+const nlohmann::json& HFTokenizer::tokenizer_config() const { return impl_->tokenizer_config; }
+
 bool HFTokenizer::save_to(const std::string& dir) const {
   const Impl& t = *impl_;
   json config = t.tokenizer_config.is_object() ? t.tokenizer_config : json::object();

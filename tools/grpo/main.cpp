@@ -7,11 +7,14 @@
 //   grpo sample --config FILE [--checkpoint DIR] --dataset FILE [-n K] [--out DIR] [--set ...]
 //                                                 rejection sampling over a dataset (rejection section)
 //   grpo export --checkpoint DIR --out DIR [--dtype bfloat16]   a Hugging Face folder of a model
+//   grpo export --format gguf [--dtype f32|f16|bf16|q8_0] --out FILE.gguf DIR   one GGUF file (llama.cpp, Ollama)
 //   grpo config [--config FILE] [--set ...]      prints the resolved config, every default filled in
 // Exit status: 0 on success, 1 on a run-time error (bad config, data,
 // checkpoint), 2 on a usage error (from CLI11).
 #include <grpo/config/config.h>
 #include <grpo/error.h>
+#include <grpo/files.h>
+#include <grpo/io/gguf.h>
 #include <grpo/io/pretrained.h>
 #include <grpo/io/weights.h>
 #include <grpo/log.h>
@@ -108,13 +111,25 @@ int main(int argc, char** argv) {
       ->check(CLI::NonNegativeNumber);
 
   CLI::App* exporter = app.add_subcommand("export", "write a model (checkpoint or Hugging Face folder) and its "
-                                                   "tokenizer as a folder transformers loads");
-  std::string export_checkpoint, export_out, export_dtype;
-  exporter->add_option("--checkpoint", export_checkpoint, "a checkpoint folder (e.g. runs/x/checkpoint-100)")
-      ->required()
+                                                   "tokenizer as a folder transformers loads, or as one GGUF file "
+                                                   "for llama.cpp and Ollama");
+  std::string export_checkpoint, export_model, export_out, export_dtype, export_format = "hf", export_name,
+      export_chat_template;
+  exporter->add_option("model", export_model, "the checkpoint or Hugging Face folder (or give --checkpoint)")
       ->check(CLI::ExistingDirectory);
-  exporter->add_option("-o,--out", export_out, "the folder to write (replaced when it exists)")->required();
-  exporter->add_option("--dtype", export_dtype, "float32, bfloat16 or float16 (default: the model's)");
+  exporter->add_option("--checkpoint", export_checkpoint, "a checkpoint folder (e.g. runs/x/checkpoint-100)")
+      ->check(CLI::ExistingDirectory);
+  exporter->add_option("-o,--out", export_out, "the folder (hf) or file (gguf) to write (replaced when it exists)")
+      ->required();
+  exporter->add_option("-f,--format", export_format, "hf: a Hugging Face folder (default); gguf: one GGUF file")
+      ->check(CLI::IsMember({"hf", "gguf"}));
+  exporter->add_option("--dtype", export_dtype,
+                       "hf: float32, bfloat16 or float16 (default: the model's); gguf: f32, f16, bf16 or q8_0 "
+                       "(default: bf16 for a bfloat16 model, else f16)");
+  exporter->add_option("--name", export_name, "gguf: general.name (default: the file's name without .gguf)");
+  exporter->add_option("--chat-template", export_chat_template,
+                       "gguf: a file whose Jinja text becomes tokenizer.chat_template (default: the tokenizer's own)")
+      ->check(CLI::ExistingFile);
 
   CLI::App* show = app.add_subcommand("config", "print the resolved config (defaults, file, overrides) as JSON");
   Common show_args;
@@ -135,10 +150,29 @@ int main(int argc, char** argv) {
       }
       std::cout << j.dump(2) << "\n";
     } else if (*exporter) {
-      const auto model = grpo::load_model(export_checkpoint);
+      if (export_model.empty() == export_checkpoint.empty()) {
+        throw grpo::Error("export: give the model folder once, as the argument or as --checkpoint");
+      }
+      const std::string dir = export_model.empty() ? export_checkpoint : export_model;
+      const auto model = grpo::load_model(dir);
       std::shared_ptr<grpo::Tokenizer> tokenizer;
+      if (export_format == "gguf") {
+        grpo::GgufOptions options;
+        if (!export_dtype.empty()) options.type = grpo::gguf_type_from_name(export_dtype, "--dtype");
+        options.name = export_name;
+        if (!export_chat_template.empty()) {
+          options.chat_template = grpo::read_file(export_chat_template, "a Jinja chat template");
+        }
+        tokenizer = grpo::load_tokenizer(dir);  // NB: a GGUF file without its vocabulary does not run
+        grpo::export_gguf(*model, *tokenizer, export_out, options);
+        std::cout << export_out << "\n";
+        return 0;
+      }
+      if (!export_name.empty() || !export_chat_template.empty()) {
+        throw grpo::Error("export: --name and --chat-template are options of --format gguf");
+      }
       try {
-        tokenizer = grpo::load_tokenizer(export_checkpoint);
+        tokenizer = grpo::load_tokenizer(dir);
       } catch (const grpo::Error& e) {
         grpo::log::warn(std::string("no tokenizer written: ") + e.what());
       }

@@ -104,6 +104,12 @@ class HFTokenizer : public Tokenizer {
   // bos_token, eos_token, pad_token and add_bos_token set to what this object uses).
   bool save_to(const std::string& dir) const override;
 
+  // The tokenizer.json text it was loaded from (or the JSON given to from_json) and
+  // tokenizer_config.json as loaded (null when there was none): the files save_to
+  // writes from, read again by the GGUF export (merges, pre-tokenizer, chat template).
+  const std::string& tokenizer_json_text() const;
+  const nlohmann::json& tokenizer_config() const;
+
   // The pieces BPE sees, in order, as UTF-8 text before the byte-level mapping: after
   // added-token matching (an added token is one piece, as matched), normalization and
   // the pre-tokenizer. Mainly for tests and for seeing why a text splits as it does.
