@@ -69,6 +69,17 @@ if [ ! -f "$env/.complete" ]; then
       "cuda-toolkit[cublas,cudart,cufft,cupti,curand,cusolver,cusparse,nvjitlink,nvrtc,nvtx]==13.0.2" \
       nvidia-cudnn-cu13==9.19.0.56 nvidia-nccl-cu13==2.28.9
   fi
+  # llama.cpp's own converter (convert_hf_to_gguf.py), which the GGUF export is
+  # checked against: the llama.cpp source the pinned llama-cpp-python vendors.
+  llama=$(grep -E '^llama-cpp-python==' "$requirements" | cut -d= -f3)
+  if [ -n "$llama" ]; then
+    sdist=$(mktemp -d)
+    "$env/bin/python" -m pip download -q --disable-pip-version-check --no-deps --no-binary :all: \
+      -d "$sdist" "llama-cpp-python==$llama"
+    tar -xzf "$sdist"/llama_cpp_python-*.tar.gz -C "$sdist"
+    mv "$sdist"/llama_cpp_python-*/vendor/llama.cpp "$env/llama.cpp"
+    rm -rf "$sdist"
+  fi
   "$env/bin/python" -c 'import torch, transformers, tokenizers, safetensors' ||
     { echo "bootstrap: the Python environment $env does not import" >&2; exit 1; }
   touch "$env/.complete"
