@@ -45,5 +45,6 @@
 #include "grpo/train/factory.h"
 #include "grpo/train/grpo_trainer.h"
 #include "grpo/train/metrics.h"
+#include "grpo/train/pipeline.h"
 #include "grpo/train/rejection_sampling.h"
 #include "grpo/train/sft_trainer.h"

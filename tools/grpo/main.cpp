@@ -2,6 +2,7 @@
 //   grpo train  --config FILE [--set key.path=value ...]
 //   grpo sft    --config FILE [--set ...]
 //   grpo distill --config FILE [--set ...]       a student from distill.teacher on the sft pairs
+//   grpo pipeline --config FILE [--set ...]      the stages of a pipeline file (grpo/train/pipeline.h)
 //   grpo eval   --config FILE [--checkpoint DIR] [--limit N] [--set ...]
 //   grpo sample --config FILE [--checkpoint DIR] --prompt TEXT [-n N] [--temperature T] [--set ...]
 //   grpo sample --config FILE [--checkpoint DIR] --dataset FILE [-n K] [--out DIR] [--set ...]
@@ -24,6 +25,7 @@
 #include <grpo/train/distiller.h>
 #include <grpo/train/factory.h>
 #include <grpo/train/grpo_trainer.h>
+#include <grpo/train/pipeline.h>
 #include <grpo/train/rejection_sampling.h>
 #include <grpo/train/sft_trainer.h>
 
@@ -71,10 +73,13 @@ int main(int argc, char** argv) {
   CLI::App app{"grpo: train language models with GRPO (Group Relative Policy Optimization)"};
   app.require_subcommand(1);
 
-  Common train_args, sft_args, distill_args, eval_args, sample_args;
+  Common train_args, sft_args, distill_args, pipeline_args, eval_args, sample_args;
   CLI::App* train = app.add_subcommand("train", "run GRPO as the config says (resumes from output_dir)");
   add_common(train, train_args);
   CLI::App* sft = app.add_subcommand("sft", "cold-start SFT on prompt/completion pairs (sft.train)");
+  CLI::App* pipeline = app.add_subcommand(
+      "pipeline", "run a pipeline of stages (sft, grpo, rejection_sample, distill), each from the last's outputs");
+  add_common(pipeline, pipeline_args);
   add_common(sft, sft_args);
   CLI::App* distill = app.add_subcommand(
       "distill", "distill distill.teacher into the model: alpha*KD + (1 - alpha)*CE on the sft pairs");
@@ -185,6 +190,9 @@ int main(int argc, char** argv) {
       auto trainer = grpo::GRPOTrainer::from_config(load(train_args));
       const nlohmann::json report = trainer->train();
       if (trainer->distributed().is_main()) std::cout << report.dump(2) << "\n";
+    } else if (*pipeline) {
+      grpo::Pipeline p = grpo::Pipeline::from_file(pipeline_args.config, pipeline_args.overrides);
+      std::cout << p.run().dump(2) << "\n";
     } else if (*sft) {
       auto trainer = grpo::SFTTrainer::from_config(load(sft_args));
       const nlohmann::json result = trainer->train();
