@@ -155,8 +155,11 @@ json Pipeline::stage_config(size_t i) const {
       latest_accepted = outputs[stages_[k].name];
     }
   }
+  // NB: "@fresh" as model.init_from asks for a new model from model.config, never an earlier stage's.
+  const bool fresh = c.contains("model") && c["model"].value("init_from", std::string()) == "@fresh";
+  if (fresh) c["model"]["init_from"] = "";
   resolve_references(c, outputs, where_ + ": stage \"" + stage.name + "\"");
-  if (stage.type != "distill" && unset(c, "model", "init_from") && !latest_model.empty()) {
+  if (!fresh && stage.type != "distill" && unset(c, "model", "init_from") && !latest_model.empty()) {
     c["model"]["init_from"] = latest_model;
   }
   if (stage.type == "distill" && unset(c, "distill", "teacher") && !latest_model.empty()) {

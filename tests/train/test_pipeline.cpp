@@ -115,6 +115,9 @@ TEST(Pipeline, MalformedPipelinesNameTheirError) {
   spec["stages"][1]["config"] = {{"grpo", {{"group_size", 1}}}};
   EXPECT_HAS(error_of([&] { grpo::Pipeline::from_json(spec); }), "stage \"rl\": grpo.group_size");
   spec = tiny_pipeline(dir);
+  spec["stages"][3]["config"] = {{"model", {{"init_from", "@fresh"}}}};
+  EXPECT_EQ(grpo::Pipeline::from_json(spec).stage_config(3)["model"]["init_from"], "") << "@fresh: a new model";
+  spec = tiny_pipeline(dir);
   spec["stagez"] = json::array();
   EXPECT_HAS(error_of([&] { grpo::Pipeline::from_json(spec); }), "unknown key \"stagez\"");
 }

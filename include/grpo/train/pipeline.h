@@ -16,7 +16,8 @@
 //   distill.teacher   the newest model an earlier stage wrote
 //   sft.train         the accepted pairs of the newest rejection_sample stage
 // and any string "@<stage name>" in a config names that stage's output: its
-// model folder, or a rejection_sample stage's accepted.jsonl.
+// model folder, or a rejection_sample stage's accepted.jsonl; model.init_from
+// "@fresh" is a new model from model.config.
 // A finished stage (its folder's stage.json) is not run again; a stage that
 // was stopped resumes from its own checkpoints. After each stage its model is
 // evaluated greedily on data.eval (held-out accuracy by eval.accuracy_reward);
