@@ -1,7 +1,7 @@
-// The built-in rewards: accuracy, format, length, soft_overlong, regex. Every
-// scan is a single pass or a bounded find over the bytes, and the answer parser
-// (math_answer.h) bounds its input and depth, so 1 MB completions, deep
-// nesting and invalid UTF-8 are safe.
+// The built-in rewards: accuracy, format, length, soft_overlong, regex,
+// language. Every scan is a single pass or a bounded find over the bytes, and
+// the answer parser (math_answer.h) bounds its input and depth, so 1 MB
+// completions, deep nesting and invalid UTF-8 are safe.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -14,6 +14,7 @@
 #include "grpo/error.h"
 #include "grpo/rewards/reward.h"
 #include "rewards/math_answer.h"
+#include "rewards/script.h"
 #include "text/regex.h"
 
 namespace grpo {
@@ -419,6 +420,92 @@ class RegexReward : public Reward {
   text::Pcre2MatchContext context_;
 };
 
+// ---------------------------------------------------------------- language
+
+// DeepSeek-R1's language consistency: the share of the letters of the chain of
+// thought that are in the target script(s), or 1/0 against min_share.
+class LanguageReward : public Reward {
+ public:
+  explicit LanguageReward(const json& o) : target_(static_cast<size_t>(rewards::Script::kCount), false) {
+    check_keys("language", o, {"script", "region", "min_share", "empty", "skip_math"});
+    if (!o.contains("script")) throw Error("language: option \"script\" is required");
+    const json& script = o["script"];
+    std::vector<std::string> names;
+    if (script.is_string()) {
+      names.push_back(script.get<std::string>());
+    } else if (script.is_array() && !script.empty()) {
+      for (const json& n : script) {
+        if (!n.is_string()) throw Error("language: option \"script\" must hold script names, got " + n.dump());
+        names.push_back(n.get<std::string>());
+      }
+    } else {
+      throw Error("language: option \"script\" must be a script name or a non-empty list of them, got " +
+                  script.dump());
+    }
+    for (const std::string& n : names) {
+      const auto scripts = rewards::scripts_named(n);
+      if (scripts.empty()) {
+        std::string known;
+        for (const auto& k : rewards::script_names()) known += (known.empty() ? "" : ", ") + k;
+        throw Error("language: option \"script\": unknown script \"" + n + "\" (known: " + known + ")");
+      }
+      for (rewards::Script s : scripts) target_[static_cast<size_t>(s)] = true;
+    }
+    region_ = option<std::string>("language", o, "region", "think");
+    if (region_ != "think" && region_ != "completion") {
+      throw Error("language: option \"region\" must be \"think\" or \"completion\", got \"" + region_ + "\"");
+    }
+    if (o.contains("min_share") && !o["min_share"].is_null()) {
+      min_share_ = option<double>("language", o, "min_share", 0.0);
+      if (!(*min_share_ >= 0.0 && *min_share_ <= 1.0)) {
+        throw Error("language: option \"min_share\" must be in [0, 1], got " + o["min_share"].dump());
+      }
+    }
+    empty_ = option<double>("language", o, "empty", 0.0);
+    if (!(empty_ >= 0.0 && empty_ <= 1.0)) {
+      throw Error("language: option \"empty\" must be in [0, 1], got " + o["empty"].dump());
+    }
+    skip_math_ = option<bool>("language", o, "skip_math", true);
+  }
+  std::string name() const override { return "language"; }
+
+  std::vector<float> score(const std::vector<Sample>& samples) override {
+    std::vector<float> out(samples.size());
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const std::string& c = samples[i].completion;
+      const auto [begin, end] = region_ == "think" ? think_region(c) : std::pair<size_t, size_t>{0, c.size()};
+      const auto n = rewards::count_letters(c, begin, end, target_, skip_math_);
+      if (n.letters == 0) {
+        out[i] = static_cast<float>(empty_);
+        continue;
+      }
+      const double share = static_cast<double>(n.target) / static_cast<double>(n.letters);
+      out[i] = static_cast<float>(min_share_ ? (share >= *min_share_ ? 1.0 : 0.0) : share);
+    }
+    return out;
+  }
+
+ private:
+  // [begin, end) of the thinking: up to the first </think>, from the last <think>
+  // before it (else the start: templates often open <think> in the prompt); with
+  // no </think>, after the first <think> to the end; with neither, everything.
+  static std::pair<size_t, size_t> think_region(std::string_view s) {
+    const size_t close = s.find("</think>");
+    if (close != std::string_view::npos) {
+      const size_t open = s.rfind("<think>", close);
+      return {open == std::string_view::npos ? 0 : open + 7, close};
+    }
+    const size_t open = s.find("<think>");
+    return {open == std::string_view::npos ? 0 : open + 7, s.size()};
+  }
+
+  std::vector<bool> target_;          // indexed by rewards::Script
+  std::string region_;                // "think" or "completion"
+  std::optional<double> min_share_;   // unset: the share itself; else 1 when share >= min_share, 0 below
+  double empty_;                      // the score of a region without letters
+  bool skip_math_;                    // leave $…$, $$…$$, \(…\), \[…\] out
+};
+
 template <class R>
 RewardFactory factory() {
   return [](const json& options) -> std::unique_ptr<Reward> { return std::make_unique<R>(options); };
@@ -432,6 +519,7 @@ void register_builtin_rewards(RewardRegistry& registry) {
   registry.register_factory("length", factory<LengthReward>());
   registry.register_factory("soft_overlong", factory<SoftOverlongReward>());
   registry.register_factory("regex", factory<RegexReward>());
+  registry.register_factory("language", factory<LanguageReward>());
 }
 
 }  // namespace grpo

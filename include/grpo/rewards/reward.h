@@ -82,6 +82,20 @@ using RewardFactory = std::function<std::unique_ptr<Reward>(const nlohmann::json
 //                  case_insensitive = false, utf = false (bytes; true: UTF-8, invalid
 //                  sequences never match), match_limit = 1e6, depth_limit = 1e4,
 //                  heap_limit_kib = 2e4, on_limit = "no_match" | "raise".
+//   language       DeepSeek-R1's language consistency: the share in [0, 1] of the
+//                  region's letters that are in the target script(s). Letters are code
+//                  points of a script; digits, punctuation, symbols, tags (<think>), LaTeX
+//                  command names and invalid UTF-8 bytes are not counted. script
+//                  (required): a name or a list of them: latin, greek, cyrillic, armenian,
+//                  hebrew, arabic, devanagari, bengali, gurmukhi, gujarati, oriya, tamil,
+//                  telugu, kannada, malayalam, sinhala, thai, lao, tibetan, myanmar,
+//                  georgian, hangul, ethiopic, khmer, hiragana, katakana, han; kana
+//                  (hiragana, katakana), cjk (han, kana, hangul). region = "think" (up to
+//                  the first </think>, from the <think> before it or the start; with no
+//                  </think>, after <think> to the end; with neither, all) | "completion",
+//                  skip_math = true ($…$, $$…$$, \(…\), \[…\] not counted), min_share =
+//                  null (set: 1 when the share is >= min_share, else 0), empty = 0 (the
+//                  score of a region without letters).
 // Unknown option keys are an error naming the key.
 class RewardRegistry {
  public:
