@@ -232,7 +232,7 @@ class AccuracyReward : public Reward {
     return rewards::normalize_latex(got) == rewards::normalize_latex(gold);
   }
 
-  double tolerance_;   // approximate values match when |a - b| <= tolerance · max(1, |b|)
+  double tolerance_;   // approximate values match when |a - b| <= tolerance · max(|a|, |b|) (or 1e-12)
   std::string match_;  // unparsed answers: "normalized" (normalize_latex) or "exact" (trim only)
   std::string field_;  // the record's field holding the reference answer
   std::string after_;  // "" = the whole field; else the text after its last occurrence ("####")

@@ -21,6 +21,7 @@ struct NotParsed {};
 
 using i128 = __int128;
 constexpr i128 kInt64Max = std::numeric_limits<int64_t>::max();
+constexpr double kAbsoluteFloor = 1e-12;  // approximate values this close are equal whatever the tolerance
 
 // A real value: the exact rational p/q when `exact`, and always as a double.
 struct Num {
@@ -844,7 +845,10 @@ class Parser {
 bool num_equal(const Num& a, const Num& gold, double tolerance, bool approx) {
   if (a.exact && gold.exact && !a.approx && !gold.approx && !approx) return a.p == gold.p && a.q == gold.q;
   if (std::isinf(a.d) || std::isinf(gold.d)) return a.d == gold.d;
-  return std::fabs(a.d - gold.d) <= tolerance * std::max(1.0, std::fabs(gold.d));
+  // NB: relative to the larger magnitude, so that 0.0000673 is not 0.0000672;
+  // the absolute floor absorbs rounding in values that should be 0 (\sin\pi).
+  const double scale = std::max(std::fabs(a.d), std::fabs(gold.d));
+  return std::fabs(a.d - gold.d) <= std::max(tolerance * scale, kAbsoluteFloor);
 }
 
 const Value& unwrap(const Value& v) {

@@ -23,8 +23,9 @@ enum class MathVerdict {
 
 // Whether `answer` denotes `gold`. Integers and fractions of integers compare
 // exactly; a decimal literal or an irrational (\sqrt{2}, \pi) on either side
-// compares within tolerance · max(1, |gold|). Expressions with variables
-// compare by their values at three fixed points (within the tolerance).
+// makes them compare within tolerance · max(|answer|, |gold|) (or 1e-12).
+// Expressions with variables compare by their values at three fixed points
+// (within the tolerance).
 MathVerdict compare_math_answers(std::string_view answer, std::string_view gold, double tolerance);
 
 // LaTeX made comparable as a string when it does not parse: no whitespace, $,

@@ -61,6 +61,8 @@ TEST(MathAnswer, IntegersCompareExactlyDecimalsWithinTolerance) {
                 {"42.0000001", "42", true},
                 {"42.001", "42", false},
                 {".0000672", "0.0000672", true},
+                {".0000673", "0.0000672", false},  // relative: a small value is not within 1e-6 of another
+                {"\\sin\\pi", "0", true},
                 {"0.1+0.2", "0.3", true},
                 {"\\frac{1}{3}", "0.333333", true},
                 {"\\frac{1}{3}", "0.33", false},

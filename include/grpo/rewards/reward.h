@@ -68,7 +68,7 @@ using RewardFactory = std::function<std::unique_ptr<Reward>(const nlohmann::json
 //                  \boxed{} if any), else the last \boxed{…}, else the last number in
 //                  the text ("1,234" is 1234, "3,4" two numbers, "5-10" a range).
 //                  What does not parse compares as a string, per match.
-//                  tolerance = 1e-6 (|a − b| <= tolerance · max(1, |b|)),
+//                  tolerance = 1e-6 (|a − b| <= tolerance · max(|a|, |b|), or 1e-12),
 //                  match = "normalized" (no spaces, \left/\right, \text wrappers; lowercase)
 //                  | "exact" (trim), answer_field = "answer" (a missing field is an error
 //                  naming the sample), answer_after = "" (e.g. "####": the record's
