@@ -318,7 +318,6 @@ class Lexer {
       Token t;
       t.kind = T::kCommand;
       t.text = name;
-      t.num.p = 0;
       const std::string env(s_.substr(i_ + 1, close - i_ - 1));
       if (!one_of(env, {"pmatrix", "bmatrix", "matrix"})) throw NotParsed{};
       i_ = close + 1;

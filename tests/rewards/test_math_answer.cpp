@@ -1,12 +1,14 @@
 // The accuracy reward's answer parser (src/rewards/math_answer.h) through the
 // reward: every parse rule on equal and unequal pairs, where the completion's
-// answer comes from, and adversarial input that must stay safe and fast.
+// answer comes from, the cases where math-verify judges otherwise (who is right
+// is said at each), and adversarial input that must stay safe and fast.
 #include <grpo/error.h>
 #include <grpo/rewards/reward.h>
 
 #include <nlohmann/json.hpp>
 
 #include <chrono>
+#include <fstream>
 #include <functional>
 #include <string>
 #include <utility>
@@ -202,6 +204,46 @@ TEST(MathAnswer, ToleranceOptionIsChecked) {
   EXPECT_EQ(accuracy("\\boxed{3.14}", "\\pi", {{"tolerance", 0.01}}), 1.0f);
   EXPECT_EQ(accuracy("\\boxed{3.14}", "\\pi"), 0.0f);
   EXPECT_HAS(error_of([] { accuracy("1", "1", {{"tolerance", -1}}); }), "\"tolerance\"");
+}
+
+// ---------------------------------------------------------------- math-verify disagreements
+
+// Every case where Hugging Face math-verify 0.9.0 judges otherwise than this
+// reward in tests/rewards/math_verify_agreement.py (docs/REWARDS.md), with the
+// verdict that is right.
+
+// MATH-500 test/precalculus/695: math-verify reads [-\infty, 0] as the gold
+// (-\infty, 0], dropping the bracket at infinity. An interval cannot be closed
+// at -\infty, so the answer as written is wrong: brackets count as written.
+TEST(MathVerifyDisagreements, ClosedBracketAtInfinityIsWrong) {
+  EXPECT_EQ(boxed("[-\\infty, 0]", "(-\\infty, 0]"), 0.0f);
+  EXPECT_EQ(boxed("(-\\infty, 0]", "(-\\infty, 0]"), 1.0f);
+}
+
+// GSM8K test records whose worked solution says "the answer" before its end
+// ("…express the answer as a percentage: … = 20%", "add … to the answer from the
+// previous step: $4.00 + …"). math-verify takes the number after that phrase, so
+// it judges the solution's own "#### N" wrong (226, 258, 876, 1303) and a changed
+// "#### N" right (393, 473, 728: N+1, N-1, 10N, -N). The final answer is the one
+// after the marker: the reward is right in all of them.
+TEST(MathVerifyDisagreements, Gsm8kAnswerIsAfterTheMarker) {
+  const std::string path = std::string(GRPO_TEST_EXAMPLES_DIR) + "/gsm8k/test.jsonl";
+  std::ifstream in(path);
+  if (!in) GTEST_SKIP() << "no " << path;
+  std::vector<std::string> records;
+  for (std::string line; std::getline(in, line);) records.push_back(json::parse(line)["answer"].get<std::string>());
+  ASSERT_EQ(records.size(), 1319u);
+  const json after = {{"answer_after", "####"}};
+  for (size_t n : {226, 258, 876, 1303}) EXPECT_EQ(accuracy(records[n], records[n], after), 1.0f) << "test/" << n;
+  for (size_t n : {393, 473, 728}) {
+    const std::string& solution = records[n];
+    const size_t at = solution.rfind("####");
+    const long gold = std::stol(solution.substr(at + 4));
+    for (long wrong : {gold + 1, gold - 1, gold * 10, -gold}) {
+      EXPECT_EQ(accuracy(solution.substr(0, at) + "#### " + std::to_string(wrong), solution, after), 0.0f)
+          << "test/" << n << ": " << wrong;
+    }
+  }
 }
 
 // ---------------------------------------------------------------- adversarial
