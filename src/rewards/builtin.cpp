@@ -1,6 +1,7 @@
-// The built-in rewards: accuracy, format, length, soft_overlong, regex. Every
-// scan is a single pass or a bounded find over the bytes (no recursion over the
-// input, no std::regex), so 1 MB completions and invalid UTF-8 are safe.
+// The built-in rewards: accuracy, format, length, soft_overlong, regex,
+// language. Every scan is a single pass or a bounded find over the bytes, and
+// the answer parser (math_answer.h) bounds its input and depth, so 1 MB
+// completions, deep nesting and invalid UTF-8 are safe.
 #include <algorithm>
 #include <cmath>
 #include <cstdlib>
@@ -12,6 +13,8 @@
 
 #include "grpo/error.h"
 #include "grpo/rewards/reward.h"
+#include "rewards/math_answer.h"
+#include "rewards/script.h"
 #include "text/regex.h"
 
 namespace grpo {
@@ -61,59 +64,6 @@ std::string_view trim(std::string_view s) {
   return s;
 }
 
-// Trim, ASCII lowercase, whitespace runs → one space. Other bytes pass unchanged.
-std::string normalize(std::string_view s) {
-  s = trim(s);
-  std::string out;
-  out.reserve(s.size());
-  bool space = false;
-  for (char c : s) {
-    if (is_space(c)) {
-      space = true;
-      continue;
-    }
-    if (space) out.push_back(' ');
-    space = false;
-    out.push_back((c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c);
-  }
-  return out;
-}
-
-// "1,234", "-3.5", ".5", "$12", "50%", "1/2", "42." → a number; anything else → nullopt.
-std::optional<double> parse_number(std::string_view s) {
-  s = trim(s);
-  if (!s.empty() && s.front() == '$') s.remove_prefix(1);
-  if (!s.empty() && (s.back() == '.' || s.back() == '%')) s.remove_suffix(1);
-  std::string clean;
-  for (char c : s) {
-    if (c != ',') clean.push_back(c);
-  }
-  if (clean.empty() || clean.size() > 64) return std::nullopt;
-  size_t i = 0;
-  if (clean[i] == '+' || clean[i] == '-') ++i;
-  const size_t int_begin = i;
-  while (i < clean.size() && is_digit(clean[i])) ++i;
-  const size_t int_digits = i - int_begin;
-  if (i < clean.size() && clean[i] == '/') {  // a fraction of integers
-    const size_t den_begin = ++i;
-    while (i < clean.size() && is_digit(clean[i])) ++i;
-    if (int_digits == 0 || i == den_begin || i != clean.size()) return std::nullopt;
-    const double num = std::strtod(clean.substr(0, den_begin - 1).c_str(), nullptr);
-    const double den = std::strtod(clean.substr(den_begin).c_str(), nullptr);
-    if (den == 0.0) return std::nullopt;
-    return num / den;
-  }
-  size_t frac_digits = 0;
-  if (i < clean.size() && clean[i] == '.') {
-    ++i;
-    const size_t frac_begin = i;
-    while (i < clean.size() && is_digit(clean[i])) ++i;
-    frac_digits = i - frac_begin;
-  }
-  if (int_digits + frac_digits == 0 || i != clean.size()) return std::nullopt;
-  return std::strtod(clean.c_str(), nullptr);
-}
-
 // The inside of the \boxed{...} that opens last among those whose braces close.
 // One pass with an explicit stack of open braces.
 std::optional<std::string_view> last_boxed(std::string_view s) {
@@ -134,23 +84,53 @@ std::optional<std::string_view> last_boxed(std::string_view s) {
   return s.substr(best->first + 1, best->second - best->first - 1);
 }
 
-// The last number token: [-]digits with commas, optional .digits or /digits.
-std::optional<std::string_view> last_number(std::string_view s) {
-  std::optional<std::string_view> last;
-  size_t i = 0;
-  while (i < s.size()) {
-    if (!is_digit(s[i])) {
-      ++i;
-      continue;
+// A number in running text: digits with ',' between digit groups, then
+// optionally .digits, /digits or an exponent. A '-' right before it is its sign
+// unless a letter, digit or ')' precedes the '-'; after a digit it makes a
+// range ("5-10"), returned whole with `range` set.
+struct NumberToken {
+  std::string_view text;
+  bool range = false;
+};
+
+bool is_alnum(char c) { return is_digit(c) || (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z'); }
+
+// The first number token starting at or after byte `from`; its end is text.data() + size.
+std::optional<NumberToken> next_number(std::string_view s, size_t from) {
+  size_t i = from;
+  while (i < s.size() && !(is_digit(s[i]) && (i == 0 || !(is_digit(s[i - 1]) || s[i - 1] == '.')))) ++i;
+  if (i >= s.size()) return std::nullopt;
+  size_t begin = i;
+  while (i < s.size() && (is_digit(s[i]) || (s[i] == ',' && i + 1 < s.size() && is_digit(s[i + 1])))) ++i;
+  if (i + 1 < s.size() && (s[i] == '.' || s[i] == '/') && is_digit(s[i + 1])) {
+    ++i;
+    while (i < s.size() && is_digit(s[i])) ++i;
+  }
+  if (i + 1 < s.size() && (s[i] == 'e' || s[i] == 'E') && is_digit(s[i + 1])) {
+    ++i;
+    while (i < s.size() && is_digit(s[i])) ++i;
+  }
+  NumberToken t;
+  if (begin > 0 && s[begin - 1] == '-') {
+    const char before = begin > 1 ? s[begin - 2] : ' ';
+    if (is_digit(before)) {  // 5-10: back over the first number
+      t.range = true;
+      begin -= 2;
+      while (begin > 0 && (is_digit(s[begin - 1]) || s[begin - 1] == ',' || s[begin - 1] == '.')) --begin;
+    } else if (!is_alnum(before) && before != ')') {
+      --begin;
     }
-    size_t begin = i;
-    if (begin > 0 && s[begin - 1] == '-') --begin;
-    while (i < s.size() && (is_digit(s[i]) || (s[i] == ',' && i + 1 < s.size() && is_digit(s[i + 1])))) ++i;
-    if (i + 1 < s.size() && (s[i] == '.' || s[i] == '/') && is_digit(s[i + 1])) {
-      ++i;
-      while (i < s.size() && is_digit(s[i])) ++i;
-    }
-    last = s.substr(begin, i - begin);
+  }
+  t.text = s.substr(begin, i - begin);
+  return t;
+}
+
+std::optional<NumberToken> last_number(std::string_view s) {
+  std::optional<NumberToken> last;
+  size_t from = 0;
+  while (auto t = next_number(s, from)) {
+    from = static_cast<size_t>(t->text.data() + t->text.size() - s.data());
+    last = t;
   }
   return last;
 }
@@ -166,8 +146,11 @@ std::optional<std::string_view> answer_block(std::string_view s) {
 
 // ---------------------------------------------------------------- accuracy
 
-// 1 when the completion's answer matches the record's: <answer>…</answer> (its
-// \boxed{} if any), else the last \boxed{…}, else the last number.
+// 1 when the completion's answer denotes the record's (math_answer.h compares
+// them as values; what does not parse compares as strings). The answer: with
+// answer_after, the line after the completion's last marker; else (or with no
+// marker) <answer>…</answer> (its \boxed{} if any), the last \boxed{…}, or the
+// last number.
 class AccuracyReward : public Reward {
  public:
   explicit AccuracyReward(const json& o) {
@@ -176,7 +159,9 @@ class AccuracyReward : public Reward {
     after_ = option<std::string>("accuracy", o, "answer_after", "");
     match_ = option<std::string>("accuracy", o, "match", "normalized");
     field_ = option<std::string>("accuracy", o, "answer_field", "answer");
-    if (!(tolerance_ >= 0.0)) throw Error("accuracy: option \"tolerance\" must be >= 0");
+    if (!(tolerance_ >= 0.0) || !std::isfinite(tolerance_)) {
+      throw Error("accuracy: option \"tolerance\" must be finite and >= 0, got " + std::to_string(tolerance_));
+    }
     if (match_ != "normalized" && match_ != "exact") {
       throw Error("accuracy: option \"match\" must be \"normalized\" or \"exact\", got \"" + match_ + "\"");
     }
@@ -213,21 +198,42 @@ class AccuracyReward : public Reward {
   }
 
   bool correct(const std::string& gold, std::string_view completion) const {
-    std::optional<std::string_view> got = answer_block(completion);
-    if (got) {
-      if (auto boxed = last_boxed(*got)) got = boxed;
-    } else if (!(got = last_boxed(completion))) {
-      got = last_number(completion);
+    if (!after_.empty()) {
+      const size_t at = completion.rfind(after_);
+      if (at != std::string_view::npos) {
+        // The marker's line, as the gold's; when that is not an answer, its first number.
+        std::string_view line = completion.substr(at + after_.size());
+        line = trim(line.substr(0, line.find('\n')));
+        if (matches(line, gold)) return true;
+        const auto first = next_number(line, 0);
+        return first && first->text != line && matches(first->text, gold, first->range);
+      }
     }
-    if (!got) return false;
-    const auto a = parse_number(*got), b = parse_number(gold);
-    if (a && b) return std::abs(*a - *b) <= tolerance_ * std::max(1.0, std::abs(*b));
-    if (match_ == "exact") return trim(*got) == trim(gold);
-    return normalize(*got) == normalize(gold);
+    if (auto block = answer_block(completion)) {
+      const auto boxed = last_boxed(*block);
+      return matches(boxed ? *boxed : *block, gold);
+    }
+    if (auto boxed = last_boxed(completion)) return matches(*boxed, gold);
+    const auto number = last_number(completion);
+    return number && matches(number->text, gold, number->range);
   }
 
-  double tolerance_;   // numbers match when |a - b| <= tolerance · max(1, |b|)
-  std::string match_;  // strings: "normalized" (trim, lowercase, collapse spaces) or "exact" (trim only)
+  // A range ("5-10") is compared as a string only: it is not the number its
+  // arithmetic would give.
+  bool matches(std::string_view got, const std::string& gold, bool range = false) const {
+    if (!range) {
+      switch (rewards::compare_math_answers(got, gold, tolerance_)) {
+        case rewards::MathVerdict::kEqual: return true;
+        case rewards::MathVerdict::kDifferent: return false;
+        case rewards::MathVerdict::kUnparsed: break;
+      }
+    }
+    if (match_ == "exact") return trim(got) == trim(gold);
+    return rewards::normalize_latex(got) == rewards::normalize_latex(gold);
+  }
+
+  double tolerance_;   // approximate values match when |a - b| <= tolerance · max(|a|, |b|) (or 1e-12)
+  std::string match_;  // unparsed answers: "normalized" (normalize_latex) or "exact" (trim only)
   std::string field_;  // the record's field holding the reference answer
   std::string after_;  // "" = the whole field; else the text after its last occurrence ("####")
 };
@@ -414,6 +420,92 @@ class RegexReward : public Reward {
   text::Pcre2MatchContext context_;
 };
 
+// ---------------------------------------------------------------- language
+
+// DeepSeek-R1's language consistency: the share of the letters of the chain of
+// thought that are in the target script(s), or 1/0 against min_share.
+class LanguageReward : public Reward {
+ public:
+  explicit LanguageReward(const json& o) : target_(static_cast<size_t>(rewards::Script::kCount), false) {
+    check_keys("language", o, {"script", "region", "min_share", "empty", "skip_math"});
+    if (!o.contains("script")) throw Error("language: option \"script\" is required");
+    const json& script = o["script"];
+    std::vector<std::string> names;
+    if (script.is_string()) {
+      names.push_back(script.get<std::string>());
+    } else if (script.is_array() && !script.empty()) {
+      for (const json& n : script) {
+        if (!n.is_string()) throw Error("language: option \"script\" must hold script names, got " + n.dump());
+        names.push_back(n.get<std::string>());
+      }
+    } else {
+      throw Error("language: option \"script\" must be a script name or a non-empty list of them, got " +
+                  script.dump());
+    }
+    for (const std::string& n : names) {
+      const auto scripts = rewards::scripts_named(n);
+      if (scripts.empty()) {
+        std::string known;
+        for (const auto& k : rewards::script_names()) known += (known.empty() ? "" : ", ") + k;
+        throw Error("language: option \"script\": unknown script \"" + n + "\" (known: " + known + ")");
+      }
+      for (rewards::Script s : scripts) target_[static_cast<size_t>(s)] = true;
+    }
+    region_ = option<std::string>("language", o, "region", "think");
+    if (region_ != "think" && region_ != "completion") {
+      throw Error("language: option \"region\" must be \"think\" or \"completion\", got \"" + region_ + "\"");
+    }
+    if (o.contains("min_share") && !o["min_share"].is_null()) {
+      min_share_ = option<double>("language", o, "min_share", 0.0);
+      if (!(*min_share_ >= 0.0 && *min_share_ <= 1.0)) {
+        throw Error("language: option \"min_share\" must be in [0, 1], got " + o["min_share"].dump());
+      }
+    }
+    empty_ = option<double>("language", o, "empty", 0.0);
+    if (!(empty_ >= 0.0 && empty_ <= 1.0)) {
+      throw Error("language: option \"empty\" must be in [0, 1], got " + o["empty"].dump());
+    }
+    skip_math_ = option<bool>("language", o, "skip_math", true);
+  }
+  std::string name() const override { return "language"; }
+
+  std::vector<float> score(const std::vector<Sample>& samples) override {
+    std::vector<float> out(samples.size());
+    for (size_t i = 0; i < samples.size(); ++i) {
+      const std::string& c = samples[i].completion;
+      const auto [begin, end] = region_ == "think" ? think_region(c) : std::pair<size_t, size_t>{0, c.size()};
+      const auto n = rewards::count_letters(c, begin, end, target_, skip_math_);
+      if (n.letters == 0) {
+        out[i] = static_cast<float>(empty_);
+        continue;
+      }
+      const double share = static_cast<double>(n.target) / static_cast<double>(n.letters);
+      out[i] = static_cast<float>(min_share_ ? (share >= *min_share_ ? 1.0 : 0.0) : share);
+    }
+    return out;
+  }
+
+ private:
+  // [begin, end) of the thinking: up to the first </think>, from the last <think>
+  // before it (else the start: templates often open <think> in the prompt); with
+  // no </think>, after the first <think> to the end; with neither, everything.
+  static std::pair<size_t, size_t> think_region(std::string_view s) {
+    const size_t close = s.find("</think>");
+    if (close != std::string_view::npos) {
+      const size_t open = s.rfind("<think>", close);
+      return {open == std::string_view::npos ? 0 : open + 7, close};
+    }
+    const size_t open = s.find("<think>");
+    return {open == std::string_view::npos ? 0 : open + 7, s.size()};
+  }
+
+  std::vector<bool> target_;          // indexed by rewards::Script
+  std::string region_;                // "think" or "completion"
+  std::optional<double> min_share_;   // unset: the share itself; else 1 when share >= min_share, 0 below
+  double empty_;                      // the score of a region without letters
+  bool skip_math_;                    // leave $…$, $$…$$, \(…\), \[…\] out
+};
+
 template <class R>
 RewardFactory factory() {
   return [](const json& options) -> std::unique_ptr<Reward> { return std::make_unique<R>(options); };
@@ -427,6 +519,7 @@ void register_builtin_rewards(RewardRegistry& registry) {
   registry.register_factory("length", factory<LengthReward>());
   registry.register_factory("soft_overlong", factory<SoftOverlongReward>());
   registry.register_factory("regex", factory<RegexReward>());
+  registry.register_factory("language", factory<LanguageReward>());
 }
 
 }  // namespace grpo

@@ -220,7 +220,7 @@ TEST(RewardRegistry, OwnFactoryUnknownNameAndUnknownOption) {
 
   const std::string unknown = error_of([] { RewardRegistry::global().create({{"name", "acuracy"}}); });
   EXPECT_NE(unknown.find("unknown reward 'acuracy'"), std::string::npos) << unknown;
-  for (const char* name : {"accuracy", "format", "length", "soft_overlong", "regex", "test_constant"}) {
+  for (const char* name : {"accuracy", "format", "length", "soft_overlong", "regex", "language", "test_constant"}) {
     EXPECT_NE(unknown.find(name), std::string::npos) << name;
   }
   const std::string option = error_of([] { RewardRegistry::global().create({{"name", "accuracy"}, {"tolerence", 1}}); });

@@ -58,11 +58,21 @@ class FunctionReward : public Reward {
 using RewardFactory = std::function<std::unique_ptr<Reward>(const nlohmann::json& options)>;
 
 // Names → factories. Thread-safe. global() holds the built-ins, each 1/0 unless said:
-//   accuracy       the answer in <answer>…</answer> (its \boxed{} if any), else the
-//                  last \boxed{…}, else the last number, against the record's field.
-//                  tolerance = 1e-6 (numbers: |a − b| <= tolerance · max(1, |b|)),
-//                  match = "normalized" (trim, lowercase, collapse spaces) | "exact" (trim),
-//                  answer_field = "answer" (a missing field is an error naming the sample).
+//   accuracy       the completion's answer against the record's, compared as values:
+//                  integers and fractions exactly; decimals, \pi and roots within
+//                  the tolerance; \frac, \sqrt, powers, ±, intervals, tuples, sets
+//                  (any order), matrices, units, %, $, degrees, "x = 5" (its right
+//                  side); variables at three fixed points. The answer: the line after
+//                  the completion's last answer_after marker (its first number if the
+//                  line is no answer); without a marker, <answer>…</answer> (its
+//                  \boxed{} if any), else the last \boxed{…}, else the last number in
+//                  the text ("1,234" is 1234, "3,4" two numbers, "5-10" a range).
+//                  What does not parse compares as a string, per match.
+//                  tolerance = 1e-6 (|a − b| <= tolerance · max(|a|, |b|), or 1e-12),
+//                  match = "normalized" (no spaces, \left/\right, \text wrappers; lowercase)
+//                  | "exact" (trim), answer_field = "answer" (a missing field is an error
+//                  naming the sample), answer_after = "" (e.g. "####": the record's
+//                  answer is the text after its last marker, which must be there).
 //   format         <think>…</think><answer>…</answer>. mode = "strict" (the whole
 //                  completion, whitespace allowed around) | "lenient" (in order, anywhere).
 //   length         scale · (target − tokens) / target. target (required), scale = 1.
@@ -72,6 +82,20 @@ using RewardFactory = std::function<std::unique_ptr<Reward>(const nlohmann::json
 //                  case_insensitive = false, utf = false (bytes; true: UTF-8, invalid
 //                  sequences never match), match_limit = 1e6, depth_limit = 1e4,
 //                  heap_limit_kib = 2e4, on_limit = "no_match" | "raise".
+//   language       DeepSeek-R1's language consistency: the share in [0, 1] of the
+//                  region's letters that are in the target script(s). Letters are code
+//                  points of a script; digits, punctuation, symbols, tags (<think>), LaTeX
+//                  command names and invalid UTF-8 bytes are not counted. script
+//                  (required): a name or a list of them: latin, greek, cyrillic, armenian,
+//                  hebrew, arabic, devanagari, bengali, gurmukhi, gujarati, oriya, tamil,
+//                  telugu, kannada, malayalam, sinhala, thai, lao, tibetan, myanmar,
+//                  georgian, hangul, ethiopic, khmer, hiragana, katakana, han; kana
+//                  (hiragana, katakana), cjk (han, kana, hangul). region = "think" (up to
+//                  the first </think>, from the <think> before it or the start; with no
+//                  </think>, after <think> to the end; with neither, all) | "completion",
+//                  skip_math = true ($…$, $$…$$, \(…\), \[…\] not counted), min_share =
+//                  null (set: 1 when the share is >= min_share, else 0), empty = 0 (the
+//                  score of a region without letters).
 // Unknown option keys are an error naming the key.
 class RewardRegistry {
  public:
