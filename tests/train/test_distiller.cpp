@@ -23,26 +23,10 @@ using namespace grpo_test;
 
 namespace {
 
-std::vector<json> pairs() {
-  std::vector<json> out;
-  for (int i = 0; i < 12; ++i) {
-    std::string p, q;
-    for (int k = 0; k <= i % 3; ++k) p += (i + k) % 2 ? "a" : "b";
-    for (int k = 0; k <= (i + 1) % 4; ++k) q += (i * k) % 3 ? "b" : "a";
-    out.push_back({{"prompt", p + "="}, {"completion", q}});
-  }
-  return out;
-}
+std::vector<json> pairs() { return ab_pairs(); }
 
 grpo::TrainConfig distill_config(const std::string& dir) {
-  grpo::TrainConfig c = tiny_config(dir);
-  c.tokenizer.characters = "ab=";
-  c.model.dtype = "float64";
-  c.sft.batch_size = 6;
-  c.sft.steps = 4;
-  c.sft.optimizer.warmup_steps = 0;
-  c.sft.optimizer.schedule = "constant";
-  c.sft.optimizer.lr = 1e-2;
+  grpo::TrainConfig c = pairs_config(dir);
   c.distill.alpha = 0.6;
   c.distill.temperature = 2.0;
   return c;

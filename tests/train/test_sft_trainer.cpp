@@ -133,29 +133,7 @@ TEST(Sft, MixedPrecisionMovesTheWeightsAsFloat32Does) {
 
 namespace {
 
-// Twelve pairs over "ab=" for the micro-batch, held-out and resume tests.
-std::vector<json> more_pairs() {
-  std::vector<json> out;
-  for (int i = 0; i < 12; ++i) {
-    std::string p, q;
-    for (int k = 0; k <= i % 3; ++k) p += (i + k) % 2 ? "a" : "b";
-    for (int k = 0; k <= (i + 1) % 4; ++k) q += (i * k) % 3 ? "b" : "a";
-    out.push_back({{"prompt", p + "="}, {"completion", q}});
-  }
-  return out;
-}
-
-grpo::TrainConfig pairs_config(const std::string& dir) {
-  grpo::TrainConfig c = tiny_config(dir);
-  c.tokenizer.characters = "ab=";
-  c.model.dtype = "float64";
-  c.sft.batch_size = 6;
-  c.sft.steps = 4;
-  c.sft.optimizer.warmup_steps = 0;
-  c.sft.optimizer.schedule = "constant";
-  c.sft.optimizer.lr = 1e-2;
-  return c;
-}
+std::vector<json> more_pairs() { return ab_pairs(); }
 
 std::string write_jsonl(const fs::path& path, const std::vector<json>& records) {
   std::ofstream out(path);

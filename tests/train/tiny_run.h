@@ -45,6 +45,31 @@ inline grpo::TrainConfig tiny_config(const std::string& output_dir) {
   return c;
 }
 
+// Twelve prompt → completion pairs over "ab=" for the supervised stages' tests.
+inline std::vector<json> ab_pairs() {
+  std::vector<json> out;
+  for (int i = 0; i < 12; ++i) {
+    std::string p, q;
+    for (int k = 0; k <= i % 3; ++k) p += (i + k) % 2 ? "a" : "b";
+    for (int k = 0; k <= (i + 1) % 4; ++k) q += (i * k) % 3 ? "b" : "a";
+    out.push_back({{"prompt", p + "="}, {"completion", q}});
+  }
+  return out;
+}
+
+// The tiny run set up for ab_pairs(): float64, batches of 6, a constant lr of 1e-2.
+inline grpo::TrainConfig pairs_config(const std::string& output_dir) {
+  grpo::TrainConfig c = tiny_config(output_dir);
+  c.tokenizer.characters = "ab=";
+  c.model.dtype = "float64";
+  c.sft.batch_size = 6;
+  c.sft.steps = 4;
+  c.sft.optimizer.warmup_steps = 0;
+  c.sft.optimizer.schedule = "constant";
+  c.sft.optimizer.lr = 1e-2;
+  return c;
+}
+
 inline grpo::PromptDataset tiny_prompts(int64_t n = 16) {
   std::vector<json> records;
   for (int64_t i = 0; i < n; ++i) {
