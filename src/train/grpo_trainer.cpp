@@ -622,21 +622,11 @@ std::string GRPOTrainer::save_checkpoint() {
 void GRPOTrainer::load_checkpoint(const std::string& dir) {
   const nlohmann::json state = read_trainer_state(dir);
   try {
-    // NB: model.pt holds the master weights (float32 in mixed precision); the policy is rounded from them.
-    load_weights(optimizer_->master().module(), (fs::path(dir) / "model.pt").string());
-    optimizer_->refresh_model();
+    optimizer_->load_state(dir);
     if (reference_) {
       const fs::path ref = fs::path(dir) / "reference.pt";
       if (!fs::exists(ref)) throw Error(ref.string() + ": missing; the run has β > 0 and needs the reference weights");
       load_weights(reference_->model().module(), ref.string());
-    }
-    torch::serialize::InputArchive archive;
-    const std::string opt_path = (fs::path(dir) / "optimizer.pt").string();
-    try {
-      archive.load_from(opt_path);
-      optimizer_->adamw().load(archive);
-    } catch (const c10::Error& e) {
-      throw Error(opt_path + ": cannot read the optimizer state: " + e.what_without_backtrace());
     }
     step_ = state.at("step").get<int64_t>();
     updates_ = state.at("updates").get<int64_t>();

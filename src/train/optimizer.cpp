@@ -6,9 +6,11 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <filesystem>
 #include <limits>
 
 #include "grpo/error.h"
+#include "grpo/io/weights.h"
 
 namespace grpo {
 
@@ -202,6 +204,20 @@ void MasterAdamW::broadcast_state() {
   }
   dist_->broadcast(tensors, "the weights and optimizer state");
   refresh_model();
+}
+
+void MasterAdamW::load_state(const std::string& dir) {
+  // NB: model.pt holds the master weights (float32 in mixed precision); the model is rounded from them.
+  load_weights(master().module(), (std::filesystem::path(dir) / "model.pt").string());
+  refresh_model();
+  const std::string path = (std::filesystem::path(dir) / "optimizer.pt").string();
+  try {
+    torch::serialize::InputArchive archive;
+    archive.load_from(path);
+    adamw_->load(archive);
+  } catch (const c10::Error& e) {
+    throw Error(path + ": cannot read the optimizer state: " + e.what_without_backtrace());
+  }
 }
 
 void MasterAdamW::refresh_model() {

@@ -66,6 +66,10 @@ class MasterAdamW {
   // Rounds the master weights into the model: after the masters were loaded
   // from a checkpoint. With no copy, does nothing.
   void refresh_model();
+  // Resumes from a checkpoint folder: the master weights from dir/model.pt
+  // (the model rounded from them) and AdamW's state from dir/optimizer.pt.
+  // grpo::Error naming the file that is missing or unreadable.
+  void load_state(const std::string& dir);
   // Makes every rank's masters, model and optimizer state rank 0's.
   void broadcast_state();
 

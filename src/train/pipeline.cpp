@@ -123,7 +123,7 @@ Pipeline Pipeline::from_json(const json& j, const std::string& where) {
   // Every stage's config resolves and is valid before anything runs.
   for (size_t i = 0; i < p.stages_.size(); ++i) {
     try {
-      TrainConfig::from_json(p.stage_config(i)).validate();
+      TrainConfig::from_json(p.resolve(i + 1).at(i)).validate();
     } catch (const Error& e) {
       throw Error(where + ": stage \"" + p.stages_[i].name + "\": " + e.what());
     }
@@ -137,38 +137,41 @@ Pipeline Pipeline::from_file(const std::string& path, const std::vector<std::str
   return from_json(j, path);
 }
 
-json Pipeline::stage_config(size_t i) const {
-  const PipelineStage& stage = stages_.at(i);
-  json c = base_;
-  c.merge_patch(stage.config);
-  c["output_dir"] = (fs::path(output_dir_) / stage.name).string();
+json Pipeline::stage_config(size_t i) const { return resolve(i + 1).at(i); }
+
+std::vector<json> Pipeline::resolve(size_t count) const {
+  // One pass: each stage's outputs are known once its own config is.
+  std::vector<json> configs;
   std::map<std::string, std::string> outputs;
   std::string latest_model, latest_accepted;
-  for (size_t k = 0; k < i; ++k) {
-    const TrainConfig earlier = TrainConfig::from_json(stage_config(k));
-    const std::string model = model_output(stages_[k].type, earlier);
-    if (!model.empty()) {
-      outputs[stages_[k].name] = model;
-      latest_model = model;
-    } else {
-      outputs[stages_[k].name] = accepted_output(earlier);
-      latest_accepted = outputs[stages_[k].name];
+  for (size_t i = 0; i < std::min(count, stages_.size()); ++i) {
+    const PipelineStage& stage = stages_[i];
+    json c = base_;
+    c.merge_patch(stage.config);
+    c["output_dir"] = (fs::path(output_dir_) / stage.name).string();
+    // NB: "@fresh" as model.init_from asks for a new model from model.config, never an earlier stage's.
+    const bool fresh = c.contains("model") && c["model"].value("init_from", std::string()) == "@fresh";
+    if (fresh) c["model"]["init_from"] = "";
+    resolve_references(c, outputs, where_ + ": stage \"" + stage.name + "\"");
+    if (!fresh && stage.type != "distill" && unset(c, "model", "init_from") && !latest_model.empty()) {
+      c["model"]["init_from"] = latest_model;
     }
+    if (stage.type == "distill" && unset(c, "distill", "teacher") && !latest_model.empty()) {
+      c["distill"]["teacher"] = latest_model;
+    }
+    if ((stage.type == "sft" || stage.type == "distill") && unset(c, "sft", "train") && !latest_accepted.empty()) {
+      c["sft"]["train"] = latest_accepted;
+    }
+    const TrainConfig resolved = TrainConfig::from_json(c);
+    const std::string model = model_output(stage.type, resolved);
+    if (!model.empty()) {
+      outputs[stage.name] = latest_model = model;
+    } else {
+      outputs[stage.name] = latest_accepted = accepted_output(resolved);
+    }
+    configs.push_back(std::move(c));
   }
-  // NB: "@fresh" as model.init_from asks for a new model from model.config, never an earlier stage's.
-  const bool fresh = c.contains("model") && c["model"].value("init_from", std::string()) == "@fresh";
-  if (fresh) c["model"]["init_from"] = "";
-  resolve_references(c, outputs, where_ + ": stage \"" + stage.name + "\"");
-  if (!fresh && stage.type != "distill" && unset(c, "model", "init_from") && !latest_model.empty()) {
-    c["model"]["init_from"] = latest_model;
-  }
-  if (stage.type == "distill" && unset(c, "distill", "teacher") && !latest_model.empty()) {
-    c["distill"]["teacher"] = latest_model;
-  }
-  if ((stage.type == "sft" || stage.type == "distill") && unset(c, "sft", "train") && !latest_accepted.empty()) {
-    c["sft"]["train"] = latest_accepted;
-  }
-  return c;
+  return configs;
 }
 
 json Pipeline::run() {
@@ -177,9 +180,10 @@ json Pipeline::run() {
   if (ec) throw Error("pipeline output_dir " + output_dir_ + ": cannot create (" + ec.message() + ")");
   const auto start = std::chrono::steady_clock::now();
   json records = json::array();
+  const std::vector<json> configs = resolve(stages_.size());
   for (size_t i = 0; i < stages_.size(); ++i) {
     const PipelineStage& stage = stages_[i];
-    const TrainConfig c = TrainConfig::from_json(stage_config(i));
+    const TrainConfig c = TrainConfig::from_json(configs[i]);
     const fs::path marker = fs::path(c.output_dir) / "stage.json";
     if (fs::exists(marker)) {
       records.push_back(read_json_file(marker.string(), "a finished stage's record"));

@@ -21,7 +21,6 @@
 #include "grpo/train/checkpoint.h"
 #include "grpo/train/distiller.h"
 #include "grpo/train/factory.h"
-#include "grpo/io/weights.h"
 #include "grpo/train/metrics.h"
 #include "random.h"
 #include "train/optimizer.h"
@@ -148,13 +147,14 @@ void SFTTrainer::sample_completions(std::vector<Pair>& pairs, int64_t first_glob
     g.prompt_seeds.push_back(splitmix64(seed + static_cast<uint64_t>(first_global) + i));
   }
   const Generation out = policy_->generate(prompts, g, 1);
-  const torch::Tensor ids = out.completion_ids.cpu(), mask = out.completion_mask.cpu();
+  const torch::Tensor ids_cpu = out.completion_ids.cpu().to(torch::kLong);
+  const torch::Tensor mask_cpu = out.completion_mask.cpu().to(torch::kLong);
+  const auto ids = ids_cpu.accessor<int64_t, 2>(), mask = mask_cpu.accessor<int64_t, 2>();
   for (size_t i = 0; i < pairs.size(); ++i) {
+    const int64_t row = static_cast<int64_t>(i);
     pairs[i].completion.clear();
     for (int64_t t = 0; t < ids.size(1); ++t) {
-      if (mask[static_cast<int64_t>(i)][t].item<int64_t>() != 0) {
-        pairs[i].completion.push_back(ids[static_cast<int64_t>(i)][t].item<int64_t>());
-      }
+      if (mask[row][t] != 0) pairs[i].completion.push_back(ids[row][t]);
     }
   }
 }
@@ -200,8 +200,9 @@ SFTTrainer::Sums SFTTrainer::run(const std::vector<Pair>& pairs, size_t begin, s
     lo.chunk_tokens = config_.grpo.logprob_chunk_tokens;
     const torch::Tensor logp = policy_->token_logprobs(x.prompt_ids, x.prompt_mask, x.completion_ids,
                                                        x.completion_mask, lo).logprobs;
-    loss = -logp.sum() / tokens;
-    s.nll = -logp.sum().item<double>();
+    const torch::Tensor nll = -logp.sum();
+    loss = nll / tokens;
+    s.nll = nll.item<double>();
   } else {
     CausalLM& student = policy_->model();
     const CompletionStates st = completion_states(student, x.prompt_ids, x.prompt_mask, x.completion_ids,
@@ -341,16 +342,7 @@ double SFTTrainer::load_checkpoint(const std::string& dir) {
       throw Error(dir + ": a checkpoint of the \"" + state.value("stage", std::string("grpo")) +
                   "\" stage, not of \"" + stage_ + "\"");
     }
-    load_weights(optimizer_->master().module(), (fs::path(dir) / "model.pt").string());
-    optimizer_->refresh_model();
-    const std::string opt_path = (fs::path(dir) / "optimizer.pt").string();
-    try {
-      torch::serialize::InputArchive archive;
-      archive.load_from(opt_path);
-      optimizer_->adamw().load(archive);
-    } catch (const c10::Error& e) {
-      throw Error(opt_path + ": cannot read the optimizer state: " + e.what_without_backtrace());
-    }
+    optimizer_->load_state(dir);
     step_ = state.at("step").get<int64_t>();
     seconds_ = state.at("seconds").get<double>();
     pairs_.set_state(state.at("dataset").at("epoch").get<int64_t>(), state.at("dataset").at("position").get<int64_t>());

@@ -59,6 +59,9 @@ class Pipeline {
   nlohmann::json stage_config(size_t i) const;
 
  private:
+  // The resolved configs of the first `count` stages.
+  std::vector<nlohmann::json> resolve(size_t count) const;
+
   std::string where_;
   std::string output_dir_;
   nlohmann::json base_;

@@ -87,7 +87,7 @@ class SFTTrainer {
   };
   Pair encode(const PromptRecord& record) const;
   // The student's own completions of the pairs' prompts (on-policy distillation).
-  void sample_completions(std::vector<Pair>& pairs, int64_t first_global) ;
+  void sample_completions(std::vector<Pair>& pairs, int64_t first_global);
   // Forward (and backward when `backward`) of pairs [begin, end) under a loss normalized by `tokens`.
   Sums run(const std::vector<Pair>& pairs, size_t begin, size_t end, double tokens, bool on_policy, bool backward);
   nlohmann::json train_loop();
