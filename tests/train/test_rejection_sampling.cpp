@@ -180,6 +180,30 @@ TEST(RejectionSampling, DedupeWritesIdenticalCompletionsOnce) {
   }
 }
 
+// max_tokens rejects longer completions: every written pair fits, and fewer pass than without it.
+TEST(RejectionSampling, MaxTokensRejectsLongerCompletions) {
+  TempDir dir("rejection_max_tokens");
+  grpo::TrainConfig c = rejection_config(dir, "any");
+  c.rejection.keep = "all";
+  c.rejection.min_rewards = json::object();
+  c.rejection.accept_truncated = true;
+  const json any = make(c).run();
+  c = rejection_config(dir, "short");
+  c.rejection.keep = "all";
+  c.rejection.min_rewards = json::object();
+  c.rejection.accept_truncated = true;
+  c.rejection.max_tokens = 3;
+  grpo::RejectionSampler sampler = make(c);
+  const json shorter = sampler.run();
+  EXPECT_LT(shorter["accepted"].get<int64_t>(), any["accepted"].get<int64_t>());
+  EXPECT_GT(shorter["accepted"].get<int64_t>(), 0);
+  auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+  for (const json& p : read_lines(sampler.accepted_path())) {
+    // EOS counts: a completion of n characters that stopped holds n + 1 tokens.
+    EXPECT_LE(tokenizer->encode(p["completion"].get<std::string>()).size(), 3u) << p.dump();
+  }
+}
+
 TEST(RejectionSampling, RulesNameWhatIsWrong) {
   TempDir dir("rejection_errors");
   grpo::TrainConfig c = rejection_config(dir, "run");
