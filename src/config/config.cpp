@@ -29,6 +29,7 @@ void fields(V& v, ModelConfig& c) {
   v("dtype", c.dtype);
   v("allow_tf32", c.allow_tf32);
   v("device", c.device);
+  v("batch_invariant", c.batch_invariant);
 }
 
 template <class V>
@@ -286,6 +287,10 @@ void TrainConfig::validate() const {
     if (d != "cpu" && d != "cuda" && !cuda_n) {
       throw Error("model.device: must be \"cpu\", \"cuda\" or \"cuda:N\", got \"" + d + "\"");
     }
+  }
+  if (model.batch_invariant && (model.device != "cpu" || model.dtype == "bfloat16")) {
+    throw Error("model.batch_invariant: the exact mode runs float32 or float64 models on the CPU, got model.dtype \"" +
+                model.dtype + "\" on \"" + model.device + "\"");
   }
   if (!checkpoint.save_pretrained.empty()) {
     require_one_of("checkpoint.save_pretrained", checkpoint.save_pretrained, {"float32", "bfloat16", "float16"});

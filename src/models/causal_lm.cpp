@@ -26,6 +26,10 @@ torch::nn::Module& CausalLM::module() {
 
 nlohmann::json CausalLM::architecture() const { return nullptr; }
 
+void CausalLM::set_batch_invariant(bool on) {
+  if (on) throw Error("CausalLM::set_batch_invariant: this model has no batch-invariant mode");
+}
+
 VocabularyLimit::VocabularyLimit(std::shared_ptr<CausalLM> inner, int64_t vocab)
     : inner_(std::move(inner)), vocab_(vocab) {
   if (!inner_) throw Error("VocabularyLimit: the model is null");

@@ -18,7 +18,9 @@
 
 #include "grpo/error.h"
 #include "grpo/models/registry.h"
+#include "models/exact_attention.h"
 #include "models/transformer_fields.h"
+#include "ops/common.h"
 
 namespace grpo {
 
@@ -342,7 +344,10 @@ struct Projection : torch::nn::Module {
     weight = register_parameter("weight", torch::empty({out, in}));
     if (with_bias) bias = register_parameter("bias", torch::zeros({out}));
   }
-  torch::Tensor forward(const torch::Tensor& x) const { return torch::linear(x, weight, bias); }
+  // `exact`: every row as any call holding it computes it (batch-invariant mode).
+  torch::Tensor forward(const torch::Tensor& x, bool exact = false) const {
+    return exact ? ops::row_invariant_linear(x, weight, bias) : torch::linear(x, weight, bias);
+  }
   void pretty_print(std::ostream& os) const override {
     os << "Projection(in=" << in_features << ", out=" << out_features << ", bias=" << bias.defined() << ")";
   }
@@ -461,10 +466,12 @@ torch::Tensor apply_rotary(const torch::Tensor& x, const torch::Tensor& cos, con
 
 // Which keys each query may see: an explicit mask (B, 1, T, L), true = may
 // see, or none with is_causal (all keys real, no cache) or with neither (one
-// new position over real keys: it sees them all).
+// new position over real keys: it sees them all). `exact` (batch-invariant
+// mode) always has the mask and computes every row in a fixed order.
 struct AttentionMask {
   std::optional<torch::Tensor> allowed;
   bool is_causal = false;
+  bool exact = false;
 };
 
 struct Attention : torch::nn::Module {
@@ -485,16 +492,21 @@ struct Attention : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const AttentionMask& mask, TransformerKVCache* cache, int64_t layer) {
     const int64_t B = x.size(0), T = x.size(1);
-    torch::Tensor q = q_proj->forward(x).view({B, T, heads, head_dim});     // (B, T, NH, D)
-    torch::Tensor k = k_proj->forward(x).view({B, T, kv_heads, head_dim});  // (B, T, KV, D)
+    const bool exact = mask.exact;
+    torch::Tensor q = q_proj->forward(x, exact).view({B, T, heads, head_dim});     // (B, T, NH, D)
+    torch::Tensor k = k_proj->forward(x, exact).view({B, T, kv_heads, head_dim});  // (B, T, KV, D)
     if (q_norm) {
       q = q_norm->forward(q);
       k = k_norm->forward(k);
     }
     q = apply_rotary(q.transpose(1, 2), cos, sin);  // (B, NH, T, D)
     k = apply_rotary(k.transpose(1, 2), cos, sin);  // (B, KV, T, D)
-    torch::Tensor v = v_proj->forward(x).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // (B, KV, T, D)
+    torch::Tensor v = v_proj->forward(x, exact).view({B, T, kv_heads, head_dim}).transpose(1, 2);  // (B, KV, T, D)
     if (cache != nullptr) std::tie(k, v) = cache->write(layer, k, v);  // now (B, KV, L, D)
+    if (exact) {
+      const torch::Tensor out = exact_attention(q, k, v, mask.allowed->squeeze(1), 1.0 / std::sqrt(static_cast<double>(head_dim)));
+      return o_proj->forward(out.transpose(1, 2).reshape({B, T, heads * head_dim}), true);
+    }
     // NB: query head h reads key/value head h / (NH / KV) (enable_gqa), without repeating them here.
     const torch::Tensor out = at::scaled_dot_product_attention(q, k, v, mask.allowed, /*dropout_p=*/0.0,
                                                                mask.is_causal, /*scale=*/std::nullopt,
@@ -513,8 +525,12 @@ struct Mlp : torch::nn::Module {
     up_proj = register_module("up_proj", std::make_shared<Projection>(c.hidden_size, c.intermediate_size, false));
     down_proj = register_module("down_proj", std::make_shared<Projection>(c.intermediate_size, c.hidden_size, false));
   }
-  torch::Tensor forward(const torch::Tensor& x) const {
-    return down_proj->forward(torch::silu(gate_proj->forward(x)) * up_proj->forward(x));
+  torch::Tensor forward(const torch::Tensor& x, bool exact) const {
+    if (!exact) return down_proj->forward(torch::silu(gate_proj->forward(x)) * up_proj->forward(x));
+    // NB: silu's CPU kernel computes a tensor's last few elements with scalar
+    // code that can differ from its vector code in the last bit; sigmoid's does not.
+    const torch::Tensor gate = gate_proj->forward(x, true);
+    return down_proj->forward(gate * torch::sigmoid(gate) * up_proj->forward(x, true), true);
   }
 
   std::shared_ptr<Projection> gate_proj, up_proj, down_proj;
@@ -531,7 +547,7 @@ struct DecoderLayer : torch::nn::Module {
   torch::Tensor forward(const torch::Tensor& x, const torch::Tensor& cos, const torch::Tensor& sin,
                         const AttentionMask& mask, TransformerKVCache* cache, int64_t layer) {
     const torch::Tensor h = x + self_attn->forward(input_layernorm->forward(x), cos, sin, mask, cache, layer);
-    return h + mlp->forward(post_attention_layernorm->forward(h));
+    return h + mlp->forward(post_attention_layernorm->forward(h), mask.exact);
   }
 
   std::shared_ptr<Attention> self_attn;
@@ -669,11 +685,14 @@ torch::Tensor TransformerLM::hidden_states(const torch::Tensor& ids, const torch
   // Query i (index S + i among the L) may see key j <= S + i when j is real
   // and, with a sliding window W, S + i - j < W. A pad query sees itself only.
   detail::AttentionMask mask;
+  mask.exact = batch_invariant_;
   const int64_t W = config_.sliding_window;
   const bool window_cuts = W > 0 && L > W;
-  if (all_real && !window_cuts && S == 0) {
+  if (batch_invariant_ && !device.is_cpu())
+    throw Error(where + "the batch-invariant mode runs on the CPU only; the model is on " + device.str());
+  if (all_real && !window_cuts && S == 0 && !batch_invariant_) {
     mask.is_causal = true;
-  } else if (!(all_real && !window_cuts && T == 1)) {
+  } else if (!(all_real && !window_cuts && T == 1) || batch_invariant_) {
     const torch::TensorOptions long_opts = torch::TensorOptions().dtype(torch::kLong).device(device);
     const torch::Tensor query = torch::arange(S, L, long_opts).unsqueeze(1);  // (T, 1)
     const torch::Tensor key = torch::arange(0, L, long_opts).unsqueeze(0);    // (1, L)
@@ -705,6 +724,7 @@ std::shared_ptr<CausalLM> TransformerLM::clone() const {
   copy_all(named_parameters(), copy->named_parameters());
   copy_all(named_buffers(), copy->named_buffers());
   copy->train(is_training());
+  copy->batch_invariant_ = batch_invariant_;
   return copy;
 }
 
@@ -721,6 +741,13 @@ void TransformerLM::pretty_print(std::ostream& os) const {
      << ", attention_bias=" << config_.attention_bias << ", o_proj_bias=" << config_.o_proj_bias
      << ", qk_norm=" << config_.qk_norm << ", sliding_window=" << config_.sliding_window
      << ", rope_scaling=" << (config_.rope_scaling ? config_.rope_scaling->rope_type : "none") << ")";
+}
+
+void TransformerLM::set_batch_invariant(bool on) {
+  if (on && config_.rope_scaling && config_.rope_scaling->rope_type == "dynamic")
+    throw Error("TransformerLM::set_batch_invariant: dynamic RoPE scaling depends on each forward's length, so no mode "
+                "makes decoding and scoring agree");
+  batch_invariant_ = on;
 }
 
 nlohmann::json TransformerLM::architecture() const {

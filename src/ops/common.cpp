@@ -2,6 +2,9 @@
 #include "ops/common.h"
 
 #include <ATen/ATen.h>
+#include <ATen/Parallel.h>
+
+#include <vector>
 
 namespace grpo::ops {
 
@@ -37,6 +40,18 @@ void check_floating(const at::Tensor& t, const char* op, const char* what) {
 void check_device(const at::Tensor& t, const at::Tensor& first, const char* op, const char* what) {
   TORCH_CHECK(t.device() == first.device(), op, ": ", what, " is on ", t.device(), " but the first argument is on ",
               first.device(), "; all tensors must be on one device");
+}
+
+at::Tensor row_invariant_linear(const at::Tensor& x, const at::Tensor& weight, const at::Tensor& bias) {
+  const int64_t K = x.size(-1);
+  const int64_t rows = K > 0 ? x.numel() / K : 0;
+  const int64_t small = 8 * static_cast<int64_t>(at::get_num_threads()) + 32;
+  if (rows == 0 || rows % 4 == 0 || rows >= small) return at::linear(x, weight, bias);
+  const int64_t padded_rows = (rows + 3) / 4 * 4;
+  const at::Tensor padded = at::cat({x.reshape({rows, K}), at::zeros({padded_rows - rows, K}, x.options())});
+  std::vector<int64_t> sizes = x.sizes().vec();
+  sizes.back() = weight.size(0);
+  return at::linear(padded, weight, bias).narrow(0, 0, rows).reshape(sizes);
 }
 
 }  // namespace grpo::ops

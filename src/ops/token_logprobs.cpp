@@ -28,7 +28,8 @@ using TokenLogprobsSignature = at::Tensor(const at::Tensor& hidden, const at::Te
 // (c, V) float32 logits of hidden rows [begin, begin + c), divided by the temperature.
 at::Tensor chunk_logits(const at::Tensor& hidden, const at::Tensor& weight, int64_t begin, int64_t c,
                         double temperature) {
-  return at::matmul(hidden.narrow(0, begin, c), weight.t()).to(at::kFloat) / temperature;
+  // NB: row-invariant, so a row's logits are those the sampler computed for it when decoding.
+  return row_invariant_linear(hidden.narrow(0, begin, c), weight).to(at::kFloat) / temperature;
 }
 
 void check_projection(const at::Tensor& hidden, const at::Tensor& weight, double temperature, int64_t chunk) {

@@ -12,6 +12,7 @@
 
 #include "grpo/error.h"
 #include "grpo/ops/token_logprobs.h"
+#include "ops/common.h"
 
 namespace grpo {
 
@@ -54,11 +55,12 @@ std::pair<torch::Tensor, torch::Tensor> pad_prompts(const std::vector<std::vecto
 }
 
 // The logits (B, V) of the token after the last of `ids`: the output
-// projection of the last position only (no (B, T, V) tensor for a prompt).
+// projection of the last position only (no (B, T, V) tensor for a prompt),
+// each row as the token_logprobs op's chunks compute it.
 torch::Tensor next_logits(CausalLM& model, const torch::Tensor& ids, const torch::Tensor& attention,
                           const torch::Tensor& positions, KVCache* cache) {
   const torch::Tensor last = model.hidden_states(ids, attention, positions, cache).select(1, -1);  // (B, H)
-  return torch::matmul(last, model.output_weight().t());
+  return ops::row_invariant_linear(last, model.output_weight());
 }
 
 torch::Device device_of(CausalLM& model) {
@@ -114,6 +116,11 @@ Generation Policy::generate(const std::vector<std::vector<int64_t>>& prompts, co
   const auto long_options = torch::TensorOptions().dtype(torch::kLong).device(device);
   torch::Tensor completion = torch::full({N, T}, config.pad_id, long_options);
   torch::Tensor done = torch::zeros({N}, torch::TensorOptions().dtype(torch::kBool).device(device));
+  const auto float_options = torch::TensorOptions().dtype(torch::kFloat32).device(device);
+  torch::Tensor logprobs = torch::zeros({N, T}, float_options);
+  torch::Tensor sampling_logprobs = torch::zeros({N, T}, float_options);
+  // NB: greedy decoding has no temperature; its tokens are scored at 1.
+  const double score_temperature = config.temperature > 0 ? config.temperature : 1.0;
   torch::Tensor eos = torch::tensor(config.eos_ids, torch::kLong).to(device);
   int64_t produced = 0;
   for (int64_t t = 0; t < T; ++t) {
@@ -121,10 +128,14 @@ Generation Policy::generate(const std::vector<std::vector<int64_t>>& prompts, co
       const torch::Tensor ids = torch::cat({row_prompt_ids, completion.narrow(1, 0, t)}, 1);
       logits = next_logits(model, ids, attention, positions_from_mask(attention, ids.size(1)), nullptr);
     }
-    torch::Tensor next = prompt_generators.empty() ? sample_next_token(logits, config, generator)
-                                                   : sample_next_token(logits, config, prompt_generators, G);
+    torch::Tensor drawn_logprobs;
+    torch::Tensor next = prompt_generators.empty()
+                             ? sample_next_token(logits, config, generator, &drawn_logprobs)
+                             : sample_next_token(logits, config, prompt_generators, G, &drawn_logprobs);
     next = next.masked_fill(done, config.pad_id);
     completion.select(1, t).copy_(next);
+    logprobs.select(1, t).copy_(tempered_logprobs(logits, next, score_temperature));
+    sampling_logprobs.select(1, t).copy_(drawn_logprobs);
     produced = t + 1;
     if (eos.numel() > 0) done = done | torch::isin(next, eos);
     attention = torch::cat({attention, torch::ones({N, 1}, long_options)}, 1);
@@ -147,6 +158,9 @@ Generation Policy::generate(const std::vector<std::vector<int64_t>>& prompts, co
   out.completion_ids = completion;
   out.completion_mask = completion_mask;
   out.truncated = is_eos.sum(1) == 0;
+  const torch::Tensor kept = completion_mask.to(torch::kBool);
+  out.logprobs = logprobs.masked_fill(kept.logical_not(), 0);
+  out.sampling_logprobs = sampling_logprobs.masked_fill(kept.logical_not(), 0);
   return out;
 }
 

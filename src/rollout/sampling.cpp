@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <cmath>
+#include <functional>
 #include <limits>
 #include <string>
 
@@ -29,9 +30,10 @@ void GenerationConfig::validate() const {
 
 namespace {
 
-// The distribution the next token is drawn from (B, V), float32: the logits
-// over the temperature, with top-k, top-p and min-p applied.
-torch::Tensor next_token_probs(const torch::Tensor& logits, const GenerationConfig& config) {
+// The logits of the distribution the next token is drawn from (B, V),
+// float32: the logits over the temperature, with top-k, top-p and min-p
+// applied (dropped tokens -inf).
+torch::Tensor filtered_logits(const torch::Tensor& logits, const GenerationConfig& config) {
   torch::Tensor z = logits.to(torch::kFloat32) / config.temperature;  // (B, V)
   const float neg_inf = -std::numeric_limits<float>::infinity();
   const int64_t V = z.size(-1);
@@ -51,30 +53,56 @@ torch::Tensor next_token_probs(const torch::Tensor& logits, const GenerationConf
     const torch::Tensor probs = z.softmax(-1);
     z = z.masked_fill(probs < config.min_p * std::get<0>(probs.max(-1, /*keepdim=*/true)), neg_inf);
   }
-  return z.softmax(-1);
+  return z;
+}
+
+// log softmax(z)[token] per row, as the token_logprobs op computes it: z[token] - logsumexp(z).
+torch::Tensor logprob_of(const torch::Tensor& z, const torch::Tensor& tokens) {
+  return z.gather(-1, tokens.unsqueeze(-1)).squeeze(-1) - z.logsumexp(-1);
+}
+
+torch::Tensor draw(const torch::Tensor& logits, const GenerationConfig& config,
+                   const std::function<torch::Tensor(const torch::Tensor&)>& multinomial,
+                   torch::Tensor* sampling_logprobs) {
+  if (config.temperature == 0) {
+    torch::Tensor tokens = logits.argmax(-1);
+    if (sampling_logprobs != nullptr) *sampling_logprobs = torch::zeros(tokens.sizes(), logits.options().dtype(torch::kFloat32));
+    return tokens;
+  }
+  const torch::Tensor z = filtered_logits(logits, config);
+  torch::Tensor tokens = multinomial(z.softmax(-1));
+  if (sampling_logprobs != nullptr) *sampling_logprobs = logprob_of(z, tokens);
+  return tokens;
 }
 
 }  // namespace
 
-torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationConfig& config,
-                                at::Generator& generator) {
-  if (config.temperature == 0) return logits.argmax(-1);
-  return torch::multinomial(next_token_probs(logits, config), 1, /*replacement=*/false, generator).squeeze(-1);
+torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationConfig& config, at::Generator& generator,
+                                torch::Tensor* sampling_logprobs) {
+  return draw(logits, config, [&](const torch::Tensor& probs) {
+    return torch::multinomial(probs, 1, /*replacement=*/false, generator).squeeze(-1);
+  }, sampling_logprobs);
 }
 
 torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationConfig& config,
-                                std::vector<at::Generator>& generators, int64_t rows_each) {
-  if (config.temperature == 0) return logits.argmax(-1);
+                                std::vector<at::Generator>& generators, int64_t rows_each,
+                                torch::Tensor* sampling_logprobs) {
   TORCH_CHECK(static_cast<int64_t>(generators.size()) * rows_each == logits.size(0), "sample_next_token: ",
               generators.size(), " generators of ", rows_each, " rows for ", logits.size(0), " rows");
-  const torch::Tensor probs = next_token_probs(logits, config);
-  std::vector<torch::Tensor> draws;
-  draws.reserve(generators.size());
-  for (size_t i = 0; i < generators.size(); ++i) {
-    draws.push_back(torch::multinomial(probs.narrow(0, static_cast<int64_t>(i) * rows_each, rows_each), 1,
-                                       /*replacement=*/false, generators[i]));
-  }
-  return torch::cat(draws).squeeze(-1);
+  return draw(logits, config, [&](const torch::Tensor& probs) {
+    std::vector<torch::Tensor> draws;
+    draws.reserve(generators.size());
+    for (size_t i = 0; i < generators.size(); ++i) {
+      draws.push_back(torch::multinomial(probs.narrow(0, static_cast<int64_t>(i) * rows_each, rows_each), 1,
+                                         /*replacement=*/false, generators[i]));
+    }
+    return torch::cat(draws).squeeze(-1);
+  }, sampling_logprobs);
+}
+
+torch::Tensor tempered_logprobs(const torch::Tensor& logits, const torch::Tensor& tokens, double temperature) {
+  TORCH_CHECK(temperature > 0, "tempered_logprobs: temperature must be > 0, got ", temperature);
+  return logprob_of(logits.to(torch::kFloat32) / temperature, tokens);
 }
 
 }  // namespace grpo

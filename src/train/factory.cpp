@@ -81,6 +81,7 @@ std::shared_ptr<CausalLM> make_model(const ModelConfig& config, const Tokenizer&
     torch::manual_seed(seed);
     model = ModelRegistry::global().create("transformer", tc.to_json(), /*initialize=*/true, "model.config");
   }
+  model->set_batch_invariant(config.batch_invariant);
   if (config.dtype == "bfloat16") model->module().to(torch::kBFloat16);
   else if (config.dtype == "float64") model->module().to(torch::kFloat64);
   else model->module().to(torch::kFloat32);

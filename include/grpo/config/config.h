@@ -37,6 +37,10 @@ struct ModelConfig {
   // advantages are computed on the CPU; each step's batch then moves to the
   // model's device once, where its log-probs and loss are computed.
   std::string device = "cpu";
+  // Decode and score every token in a fixed order (CausalLM::set_batch_invariant):
+  // the sampler's log-probs then equal the trainer's bit for bit, so
+  // grpo.old_logprobs "sampler" is exact. Slower; float32/float64 on the CPU.
+  bool batch_invariant = false;
 };
 
 // The tokenizer: files on disk, or a CharTokenizer built from a character set,

@@ -59,6 +59,16 @@ class CausalLM {
   // A deep copy with its own parameters (used for the frozen reference).
   virtual std::shared_ptr<CausalLM> clone() const = 0;
 
+  // Batch-invariant mode: each position's output is computed in an order that
+  // depends on neither the other rows of a call, nor the padding, nor whether
+  // it is decoded one token at a time against a cache or scored with the whole
+  // sequence, so the log-probabilities the sampler records equal those the
+  // trainer recomputes, bit for bit (the built-in TransformerLM: float32 and
+  // float64 on the CPU, at some cost in speed). The default raises grpo::Error
+  // when asked to turn it on: a model without such a mode.
+  virtual void set_batch_invariant(bool on);
+  virtual bool batch_invariant() const { return false; }
+
   // What a checkpoint records to build this model again through the
   // ModelRegistry (grpo/models/registry.h): {"type": <registered name>,
   // "config": <the architecture's JSON config>}. Null (the default) for a
@@ -84,6 +94,8 @@ class VocabularyLimit : public CausalLM {
   std::unique_ptr<KVCache> make_cache(int64_t batch, int64_t max_length) override;
   int64_t vocab_size() const override { return vocab_; }
   int64_t max_positions() const override;
+  void set_batch_invariant(bool on) override { inner_->set_batch_invariant(on); }
+  bool batch_invariant() const override { return inner_->batch_invariant(); }
   torch::nn::Module& module() override;
   std::shared_ptr<CausalLM> clone() const override;  // a view of the inner model's clone
   nlohmann::json architecture() const override;

@@ -201,6 +201,14 @@ class TransformerLM : public torch::nn::Module, public CausalLM {
   // {"type": "transformer", "config": config().to_json()}.
   nlohmann::json architecture() const override;
 
+  // Batch-invariant mode (CPU): every position's hidden state is computed in
+  // an order that does not depend on the batch, the padding or the cache, so
+  // decoding token by token and scoring whole sequences give the same bits
+  // (grpo/models/causal_lm.h). Raises grpo::Error for dynamic RoPE scaling,
+  // whose frequencies depend on each forward's length.
+  void set_batch_invariant(bool on) override;
+  bool batch_invariant() const override { return batch_invariant_; }
+
   const TransformerConfig& config() const { return config_; }
 
  private:
@@ -210,6 +218,7 @@ class TransformerLM : public torch::nn::Module, public CausalLM {
   TransformerConfig config_;
   std::shared_ptr<detail::TransformerBody> model_;  // "model"
   std::shared_ptr<detail::Projection> lm_head_;     // "lm_head"; null when tied
+  bool batch_invariant_ = false;
 };
 
 }  // namespace grpo

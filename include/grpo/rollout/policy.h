@@ -21,10 +21,26 @@ struct Generation {
   torch::Tensor completion_ids;   // (N, T) int64, pad_id after the stop
   torch::Tensor completion_mask;  // (N, T) int64, 1 up to and including the first EOS
   torch::Tensor truncated;        // (N) bool, true = reached max_new_tokens without an EOS
+  // What the sampler knew of each token it drew, (N, T) float32, 0 off the mask:
+  //  logprobs: log softmax(logits / temperature) at the token, the quantity
+  //    token_logprobs() recomputes (at temperature 1 for greedy decoding). With
+  //    a batch-invariant model (CausalLM::set_batch_invariant) the two are
+  //    equal bit for bit; otherwise they differ by rounding.
+  //  sampling_logprobs: the log-probability under the distribution the token
+  //    was actually drawn from: the tempered softmax renormalized over the
+  //    tokens top-k, top-p and min-p keep. Equal to logprobs without those
+  //    filters; 0 for greedy decoding. The behavior policy's log-probs, which
+  //    importance-sampling corrections divide by.
+  torch::Tensor logprobs;
+  torch::Tensor sampling_logprobs;
 };
 
 struct LogprobOptions {
-  double temperature = 1.0;     // the sampling temperature: log-probs of the distribution sampled from
+  // Scores are log softmax(logits / temperature): pass the sampling temperature
+  // to score the tempered policy the sampler drew from. Top-k, top-p and min-p
+  // are not applied: the trainer's policy is the whole tempered distribution
+  // (Generation::sampling_logprobs holds the filtered one).
+  double temperature = 1.0;
   int64_t chunk_tokens = 1024;  // completion tokens whose logits exist at once (in float32, chunk × V)
   bool entropy = false;         // also return each token's entropy (no gradient)
 };

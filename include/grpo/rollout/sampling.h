@@ -31,11 +31,20 @@ struct GenerationConfig {
 
 // The next token for each row (B) from the last logits (B, V) under config's
 // temperature / top-k / top-p / min-p, drawing from `generator`; temperature
-// 0 takes the argmax.
+// 0 takes the argmax. When `sampling_logprobs` is given it receives (B)
+// float32: the log-probability of each drawn token under the distribution it
+// was drawn from, the tempered softmax renormalized over the tokens the
+// filters keep (0 for the argmax).
 torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationConfig& config,
-                                at::Generator& generator);
+                                at::Generator& generator, torch::Tensor* sampling_logprobs = nullptr);
 // The same, rows [i·rows_each, (i+1)·rows_each) drawing from generators[i].
 torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationConfig& config,
-                                std::vector<at::Generator>& generators, int64_t rows_each);
+                                std::vector<at::Generator>& generators, int64_t rows_each,
+                                torch::Tensor* sampling_logprobs = nullptr);
+
+// log softmax(logits / temperature)[tokens] per row (B), float32, computed in
+// the same operations as the token_logprobs op (grpo/ops/token_logprobs.h),
+// so equal logits give equal bits. Raises c10::Error for temperature <= 0.
+torch::Tensor tempered_logprobs(const torch::Tensor& logits, const torch::Tensor& tokens, double temperature);
 
 }  // namespace grpo
