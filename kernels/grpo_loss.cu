@@ -62,7 +62,6 @@ __device__ Sums<A, kNumRowSums> loss_row(const GrpoLossParams& p, const TokenCon
   pre = block_sum(pre);
   const A seq_log_ratio = sequence_log_ratio(pre.v[1], pre.v[0]);
   const A weight = row_weight(pre.v[0], p.loss_type);
-  const A adv = load<A>(p.advantages, i);
   A* grad = static_cast<A*>(p.grad);
 
   Sums<A, kNumRowSums> acc = {};
@@ -72,11 +71,12 @@ __device__ Sums<A, kNumRowSums> loss_row(const GrpoLossParams& p, const TokenCon
     const TokenInputs<A> in = token_inputs(load<A>(p.mask, i, t), logp, p.has_old ? load<A>(p.old_logp, i, t) : logp,
                                            p.beta != 0.0 ? load<A>(p.ref_logp, i, t) : logp);
     const A log_ratio = p.sequence_level ? seq_log_ratio : in.logp - in.old_logp;
+    const A adv = load<A>(p.advantages, i, t);
+    if (!is_finite(adv)) acc.v[kInvalid] += A(1);
     const TokenTerms<A> k = grpo_token(log_ratio, adv, in.logp, in.ref_logp, c);
     add_token_sums(acc.v, token_sums(in, k, weight));
     if (grad) grad[i * p.T + t] = in.on * weight * k.dlogp;
   }
-  if (threadIdx.x == 0 && !is_finite(adv)) acc.v[kInvalid] += A(1);
   return block_sum(acc);
 }
 

@@ -31,7 +31,7 @@ struct GrpoLossParams {
   View2D old_logp;  // (N, T) log-probs at sampling time; unread when !has_old (ratio = 1)
   View2D ref_logp;  // (N, T) reference log-probs; unread when beta == 0
   View2D mask;      // (N, T) 1 = completion token, 0 = padding
-  View1D advantages;  // (N)
+  View2D advantages;  // (N, T) per token; an (N) tensor is read with column stride 0
   int64_t N = 0;
   int64_t T = 0;
   // The options, as GrpoLossOptions gives them (src/ops/grpo_loss.cpp fills every field).

@@ -102,6 +102,10 @@ void fields(V& v, GrpoConfig& c) {
   v("ref_sync_steps", c.ref_sync_steps);
   v("ref_sync_alpha", c.ref_sync_alpha);
   v("logprob_chunk_tokens", c.logprob_chunk_tokens);
+  v("old_logprobs", c.old_logprobs);
+  v("importance_correction", c.importance_correction);
+  v("importance_min", c.importance_min);
+  v("importance_max", c.importance_max);
 }
 
 template <class V>
@@ -351,6 +355,22 @@ void TrainConfig::validate() const {
   require(grpo.ref_sync_alpha >= 0 && grpo.ref_sync_alpha <= 1, "grpo.ref_sync_alpha", "in [0, 1]",
           grpo.ref_sync_alpha);
   require(grpo.logprob_chunk_tokens >= 1, "grpo.logprob_chunk_tokens", ">= 1", grpo.logprob_chunk_tokens);
+  require_one_of("grpo.old_logprobs", grpo.old_logprobs, {"recompute", "sampler"});
+  require_one_of("grpo.importance_correction", grpo.importance_correction,
+                 {"none", "token_truncate", "token_mask", "sequence_truncate", "sequence_mask"});
+  require(std::isfinite(grpo.importance_min) && grpo.importance_min >= 0, "grpo.importance_min", "finite and >= 0",
+          grpo.importance_min);
+  require(std::isfinite(grpo.importance_max) && grpo.importance_max > grpo.importance_min, "grpo.importance_max",
+          "finite and > grpo.importance_min", grpo.importance_max);
+  if (grpo.importance_correction != "none" && loss.policy.importance_sampling == ImportanceSampling::Sequence) {
+    throw Error("grpo.importance_correction: weighs each token, which the sequence-level ratio (loss.importance_sampling "
+                "\"sequence\") cannot take; use \"token\" or no correction");
+  }
+  if (grpo.importance_correction != "none" && grpo.old_logprobs == "sampler") {
+    throw Error("grpo.importance_correction: \"" + grpo.importance_correction +
+                "\" weighs by the recomputed old log-probs over the sampler's; with grpo.old_logprobs \"sampler\" "
+                "they are the same numbers. Use old_logprobs \"recompute\"");
+  }
 
   require(sft.steps >= 0, "sft.steps", ">= 0", sft.steps);
   require(sft.batch_size >= 1, "sft.batch_size", ">= 1", sft.batch_size);

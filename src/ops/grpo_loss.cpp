@@ -83,10 +83,16 @@ PreparedLoss prepare_grpo_loss(const LossArgs& a, bool compute_grad) {
     check_logp_like(*a.ref_logp, logp, "ref_logp");
   }
   TORCH_CHECK(a.advantages.defined(), kOp, ": advantages is undefined");
-  TORCH_CHECK(a.advantages.dim() == 1 && a.advantages.size(0) == N, kOp, ": advantages must have shape (N) = (", N,
-              "), got ", a.advantages.sizes());
+  TORCH_CHECK((a.advantages.dim() == 1 && a.advantages.size(0) == N) ||
+                  (a.advantages.dim() == 2 && a.advantages.sizes() == logp.sizes()),
+              kOp, ": advantages must have shape (N) = (", N, ") or that of logp ", logp.sizes(), ", got ",
+              a.advantages.sizes());
   check_floating(a.advantages, kOp, "advantages");
   check_device(a.advantages, logp, kOp, "advantages");
+  // NB: the sequence-level gradient is exact because a row's tokens share one advantage (grpo_loss_math.cuh).
+  TORCH_CHECK(a.advantages.dim() == 1 || o.importance_sampling != ImportanceSampling::Sequence, kOp,
+              ": per-token advantages (N, T) need importance_sampling \"token\"; the sequence level weighs one "
+              "ratio per row by one advantage per row");
   TORCH_CHECK(a.mask.defined(), kOp, ": mask is undefined");
   TORCH_CHECK(a.mask.sizes() == logp.sizes(), kOp, ": mask must have the shape of logp ", logp.sizes(), ", got ",
               a.mask.sizes());
@@ -118,7 +124,12 @@ PreparedLoss prepare_grpo_loss(const LossArgs& a, bool compute_grad) {
   if (has_old) p.old_logp = view2d(*a.old_logp, "old_logp");
   if (o.beta != 0) p.ref_logp = view2d(*a.ref_logp, "ref_logp");
   p.mask = view2d(a.mask, "mask");
-  p.advantages = view1d(a.advantages, "advantages");
+  if (a.advantages.dim() == 1) {
+    const kernels::View1D row = view1d(a.advantages, "advantages");
+    p.advantages = {row.data, row.stride, 0, row.dtype};  // NB: one value per row, read at every token
+  } else {
+    p.advantages = view2d(a.advantages, "advantages");
+  }
   p.N = N;
   p.T = T;
   p.epsilon_low = o.epsilon_low;

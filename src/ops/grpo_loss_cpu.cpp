@@ -66,7 +66,7 @@ const A* row_of(const kernels::View2D& v, int64_t i, int64_t T, std::vector<A>& 
 // stops GCC from vectorizing it.
 template <typename A, bool kSequence>
 GRPO_ALWAYS_INLINE void loss_row(const kernels::GrpoLossParams& p, const A* mask, const A* logp, const A* old,
-                                 const A* ref, A adv, A* grad, A* sums) {
+                                 const A* ref, const A* adv, A* grad, A* sums) {
   const kernels::TokenConstants<A> c(p);
   const int64_t T = p.T;
   A tokens = 0, log_ratio_sum = 0;
@@ -79,12 +79,13 @@ GRPO_ALWAYS_INLINE void loss_row(const kernels::GrpoLossParams& p, const A* mask
   const A weight = kernels::row_weight(tokens, p.loss_type);
 
   // NB: one scalar per sum, as `omp simd` vectorizes scalar reductions reliably.
-  A loss = 0, kl = 0, clip_low = 0, clip_high = 0, clip_region = 0, ratio = 0, count = 0, invalid = 0;
-#pragma omp simd reduction(+ : loss, kl, clip_low, clip_high, clip_region, ratio, count, invalid)
+  A loss = 0, kl = 0, clip_low = 0, clip_high = 0, clip_region = 0, ratio = 0, count = 0, invalid = 0, bad_adv = 0;
+#pragma omp simd reduction(+ : loss, kl, clip_low, clip_high, clip_region, ratio, count, invalid, bad_adv)
   for (int64_t t = 0; t < T; ++t) {
     const kernels::TokenInputs<A> in = kernels::token_inputs(mask[t], logp[t], old[t], ref[t]);
     const A log_ratio = kSequence ? seq_log_ratio : in.logp - in.old_logp;
-    const kernels::TokenTerms<A> k = kernels::grpo_token(log_ratio, adv, in.logp, in.ref_logp, c);
+    bad_adv += adv[t] - adv[t] != A(0) ? A(1) : A(0);  // NB: NaN for NaN and ±inf
+    const kernels::TokenTerms<A> k = kernels::grpo_token(log_ratio, adv[t], in.logp, in.ref_logp, c);
     const kernels::TokenSums<A> d = kernels::token_sums(in, k, weight);
     loss += d.weighted_loss, kl += d.kl, clip_low += d.clip_low, clip_high += d.clip_high;
     clip_region += d.clip_region, ratio += d.ratio, count += d.tokens, invalid += d.invalid;
@@ -97,7 +98,7 @@ GRPO_ALWAYS_INLINE void loss_row(const kernels::GrpoLossParams& p, const A* mask
   sums[kernels::kClipRegion] = clip_region;
   sums[kernels::kRatioSum] = ratio;
   sums[kernels::kTokenCount] = count;
-  sums[kernels::kInvalid] = invalid + (kernels::is_finite(adv) ? A(0) : A(1));
+  sums[kernels::kInvalid] = invalid + bad_adv;
 }
 
 // Rows [begin, end): their sums into row_sums (kNumRowSums per row) and, when
@@ -105,7 +106,7 @@ GRPO_ALWAYS_INLINE void loss_row(const kernels::GrpoLossParams& p, const A* mask
 template <typename A>
 inline void loss_rows(const kernels::GrpoLossParams& p, int64_t begin, int64_t end, A* row_sums) {
   const int64_t T = p.T;
-  std::vector<A> mask_buf, logp_buf, old_buf, ref_buf, scratch;
+  std::vector<A> mask_buf, logp_buf, old_buf, ref_buf, adv_buf, scratch;
   for (int64_t i = begin; i < end; ++i) {
     const A* mask = row_of<A>(p.mask, i, T, mask_buf);
     const A* logp = row_of<A>(p.logp, i, T, logp_buf);
@@ -115,7 +116,7 @@ inline void loss_rows(const kernels::GrpoLossParams& p, int64_t begin, int64_t e
     A* grad = static_cast<A*>(p.grad);
     if (grad == nullptr) scratch.resize(T);
     A* grad_row = grad ? grad + i * T : scratch.data();
-    const A adv = kernels::load<A>(p.advantages, i);
+    const A* adv = row_of<A>(p.advantages, i, T, adv_buf);
     A* sums = row_sums + i * kNumRowSums;
     if (p.sequence_level) {
       loss_row<A, true>(p, mask, logp, old, ref, adv, grad_row, sums);

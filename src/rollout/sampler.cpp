@@ -63,6 +63,8 @@ RolloutBatch GroupSampler::sample_with(const std::vector<PromptRecord>& prompts,
   batch.completion_ids = g.completion_ids.cpu();
   batch.completion_mask = g.completion_mask.cpu();
   batch.truncated = g.truncated.cpu();
+  batch.logprobs = g.logprobs.cpu();
+  batch.sampling_logprobs = g.sampling_logprobs.cpu();
   batch.group_index = torch::arange(batch.num_prompts, torch::kLong).repeat_interleave(config_.group_size);
   batch.prompts = prompts;
 

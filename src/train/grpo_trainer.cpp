@@ -13,7 +13,9 @@
 #include <chrono>
 #include <cmath>
 #include <filesystem>
+#include <limits>
 #include <numeric>
+#include <string>
 
 #include "grpo/error.h"
 #include "grpo/files.h"
@@ -109,6 +111,20 @@ torch::Tensor pad_to(const torch::Tensor& x, int64_t L_to, int64_t value, bool l
   return torch::constant_pad_nd(x, left ? std::vector<int64_t>{extra, 0} : std::vector<int64_t>{0, extra}, value);
 }
 
+// The importance weights (n, T) of a micro-batch's tokens for `mode`
+// (GrpoConfig::importance_correction, not "none"): w = π_old / π_sampler per
+// token, or per sequence (the product over the row's tokens), clamped to
+// [lo, hi] ("*_truncate") or set to 0 outside it ("*_mask"); 0 off the mask.
+torch::Tensor importance_weights(const torch::Tensor& old_logp, const torch::Tensor& sampler_logp,
+                                 const torch::Tensor& mask, const std::string& mode, double lo, double hi) {
+  const torch::Tensor m = mask.to(torch::kFloat32);
+  const torch::Tensor diff = (old_logp.to(torch::kFloat32) - sampler_logp.to(torch::kFloat32)) * m;
+  const bool sequence = mode.rfind("sequence", 0) == 0;
+  torch::Tensor w = (sequence ? diff.sum(1, /*keepdim=*/true) : diff).exp();
+  w = mode.find("truncate") != std::string::npos ? w.clamp(lo, hi) : w.masked_fill((w < lo).logical_or(w > hi), 0.0);
+  return w.expand_as(m) * m;
+}
+
 double mean_of(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
@@ -126,6 +142,8 @@ struct GRPOTrainer::Batch {
   torch::Tensor advantages;  // (N) float32, on the model's device
   torch::Tensor old_logp;    // (N, T) float32, undefined when the policy cannot move before it is used
   torch::Tensor ref_logp;    // (N, T) float32, undefined when β = 0
+  // |old_logp - the sampler's logprobs| over the kept tokens, when old_logp was recomputed.
+  double logp_diff_sum = 0, logp_diff_tokens = 0, logp_diff_max = 0;
 };
 
 struct GRPOTrainer::Sampled {
@@ -168,6 +186,7 @@ GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
   }
   apply_threads(config_.threads);
   apply_allow_tf32(config_.model.allow_tf32);
+  if (config_.model.batch_invariant) model->set_batch_invariant(true);
   policy_ = std::make_unique<Policy>(std::move(model));
   optimizer_ = std::make_unique<MasterAdamW>(policy_->model(), config_.optimizer, dist_.get());
   // NB: every rank starts from rank 0's weights (whatever seeded or loaded them), so the reference is rank 0's too.
@@ -304,7 +323,7 @@ GRPOTrainer::Batch GRPOTrainer::select_groups(Sampled& s) const {
       T = std::max(T, r.rollout.completion_ids.size(1));
     }
     const int64_t pad = tokenizer_->pad_id();
-    std::vector<torch::Tensor> pi, pm, ci, cm, tr, rw, ad;
+    std::vector<torch::Tensor> pi, pm, ci, cm, tr, rw, ad, lp, slp;
     RolloutBatch& out = b.rollout;
     out.group_size = G;
     for (size_t k = 0; k < s.kept.size(); ++k) {
@@ -318,6 +337,8 @@ GRPOTrainer::Batch GRPOTrainer::select_groups(Sampled& s) const {
       pm.push_back(pad_to(r.rollout.prompt_mask.index_select(0, rows), Lp, 0, true));
       ci.push_back(pad_to(r.rollout.completion_ids.index_select(0, rows), T, pad, false));
       cm.push_back(pad_to(r.rollout.completion_mask.index_select(0, rows), T, 0, false));
+      lp.push_back(pad_to(r.rollout.logprobs.index_select(0, rows), T, 0, false));
+      slp.push_back(pad_to(r.rollout.sampling_logprobs.index_select(0, rows), T, 0, false));
       tr.push_back(r.rollout.truncated.index_select(0, rows));
       rw.push_back(r.rewards.index_select(0, global));
       ad.push_back(r.advantages.index_select(0, global));
@@ -334,6 +355,8 @@ GRPOTrainer::Batch GRPOTrainer::select_groups(Sampled& s) const {
       out.prompt_mask = torch::cat(pm);
       out.completion_ids = torch::cat(ci);
       out.completion_mask = torch::cat(cm);
+      out.logprobs = torch::cat(lp);
+      out.sampling_logprobs = torch::cat(slp);
       out.truncated = torch::cat(tr);
       b.rewards = torch::cat(rw);
       b.advantages = torch::cat(ad);
@@ -343,6 +366,8 @@ GRPOTrainer::Batch GRPOTrainer::select_groups(Sampled& s) const {
       out.prompt_mask = torch::zeros({0, Lp}, torch::kLong);
       out.completion_ids = torch::full({0, T}, pad, torch::kLong);
       out.completion_mask = torch::zeros({0, T}, torch::kLong);
+      out.logprobs = torch::zeros({0, T}, torch::kFloat32);
+      out.sampling_logprobs = torch::zeros({0, T}, torch::kFloat32);
       out.truncated = torch::zeros({0}, torch::kBool);
       b.rewards = torch::zeros({0}, torch::kFloat32);
       b.advantages = torch::zeros({0}, torch::kFloat32);
@@ -357,6 +382,8 @@ GRPOTrainer::Batch GRPOTrainer::select_groups(Sampled& s) const {
   r.prompt_mask = r.prompt_mask.to(device);
   r.completion_ids = r.completion_ids.to(device);
   r.completion_mask = r.completion_mask.to(device);
+  r.logprobs = r.logprobs.to(device);
+  r.sampling_logprobs = r.sampling_logprobs.to(device);
   b.advantages = b.advantages.to(device);
   return b;
 }
@@ -406,7 +433,11 @@ void GRPOTrainer::rollout_metrics(const Sampled& s, nlohmann::json& m) const {
 void GRPOTrainer::fixed_logprobs(Batch& b, nlohmann::json& m) {
   const auto t0 = Clock::now();
   const bool need_old = config_.grpo.num_iterations * config_.grpo.mini_batches > 1;
-  if ((need_old || reference_) && b.rollout.size() > 0) {
+  const bool from_sampler = config_.grpo.old_logprobs == "sampler";
+  // NB: the sampler's log-probs are the policy's at the weights that sampled; no forward pass needed.
+  if (need_old && from_sampler) b.old_logp = b.rollout.logprobs;
+  const bool recompute_old = need_old && !from_sampler;
+  if ((recompute_old || reference_) && b.rollout.size() > 0) {
     torch::NoGradGuard no_grad;
     const int64_t N = b.rollout.size(), T = b.rollout.completion_ids.size(1);
     const int64_t micro =
@@ -418,7 +449,7 @@ void GRPOTrainer::fixed_logprobs(Batch& b, nlohmann::json& m) {
     std::vector<torch::Tensor> olds, refs;
     for (int64_t begin = 0; begin < N; begin += micro) {
       const Rows r = take_rows(b.rollout, torch::arange(begin, std::min(N, begin + micro), index));
-      if (need_old) {
+      if (recompute_old) {
         olds.push_back(widen(policy_->token_logprobs(r.prompt_ids, r.prompt_mask, r.completion_ids,
                                                      r.completion_mask, lo).logprobs, T));
       }
@@ -428,7 +459,14 @@ void GRPOTrainer::fixed_logprobs(Batch& b, nlohmann::json& m) {
       }
     }
     // NB: kept on the model's device beside the batch; update() selects each micro-batch's rows there.
-    if (need_old) b.old_logp = torch::cat(olds);
+    if (recompute_old) {
+      b.old_logp = torch::cat(olds);
+      const torch::Tensor kept = b.rollout.completion_mask.to(torch::kBool);
+      const torch::Tensor diff = (b.old_logp - b.rollout.logprobs).abs().masked_select(kept).to(torch::kDouble);
+      b.logp_diff_sum = diff.sum().item<double>();
+      b.logp_diff_tokens = static_cast<double>(diff.numel());
+      b.logp_diff_max = diff.numel() > 0 ? diff.max().item<double>() : 0.0;
+    }
     if (reference_) b.ref_logp = torch::cat(refs);
   }
   m["seconds/logprobs"] = seconds_since(t0);
@@ -454,9 +492,21 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
   std::vector<int64_t> local_row(static_cast<size_t>(N), -1);  // the whole batch's row -> this rank's, or -1
   for (size_t i = 0; i < b.global_rows.size(); ++i) local_row[static_cast<size_t>(b.global_rows[i])] = static_cast<int64_t>(i);
 
-  // Sums over this rank's tokens, then over the ranks: tokens, kl, clip low/high/region, entropy, entropy tokens.
-  enum { kTokens, kKl, kClipLow, kClipHigh, kClipRegion, kEntropy, kEntropyTokens, kSums };
+  // Sums over this rank's tokens, then over the ranks: tokens, kl, clip low/high/region, entropy, entropy
+  // tokens, |logp - the sampler's| and its tokens, the importance weights and their count.
+  enum {
+    kTokens, kKl, kClipLow, kClipHigh, kClipRegion, kEntropy, kEntropyTokens,
+    kDiff, kDiffTokens, kWeight, kWeightCount, kSums
+  };
   std::vector<double> sums(kSums, 0.0), losses, norms, lrs;
+  // This rank's largest |logp - the sampler's|, and its smallest and largest importance weight.
+  double diff_max = b.logp_diff_max, weight_min = std::numeric_limits<double>::infinity(), weight_max = 0;
+  sums[kDiff] = b.logp_diff_sum;
+  sums[kDiffTokens] = b.logp_diff_tokens;
+  // NB: without a recomputed pass, the first update's forward is at the sampling weights: measure it there.
+  const bool diff_in_update = !b.old_logp.defined() || g.old_logprobs == "sampler";
+  const std::string& correction = g.importance_correction;
+  const bool sequence_weights = correction.rfind("sequence", 0) == 0;
   // The batch is on the model's device (select_groups put it there).
   const torch::Device device = b.rollout.completion_mask.device();
   for (int64_t it = 0; it < g.num_iterations; ++it) {
@@ -481,8 +531,37 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
           return x.defined() ? x.index_select(0, r.index).narrow(1, 0, r.t_len) : torch::Tensor();
         };
         const torch::Tensor& mask = r.completion_mask;
-        const GrpoLossResult out = grpo_loss(lp.logprobs, narrow_t(b.old_logp), narrow_t(b.ref_logp),
-                                             b.advantages.index_select(0, r.index), mask, lo);
+        const torch::Tensor kept = mask.to(torch::kBool);
+        if (diff_in_update && it == 0 && u == 0) {
+          torch::NoGradGuard no_grad;
+          const torch::Tensor diff =
+              (lp.logprobs.detach() - narrow_t(b.rollout.logprobs)).abs().masked_select(kept).to(torch::kDouble);
+          sums[kDiff] += diff.sum().item<double>();
+          sums[kDiffTokens] += static_cast<double>(diff.numel());
+          if (diff.numel() > 0) diff_max = std::max(diff_max, diff.max().item<double>());
+        }
+        torch::Tensor advantages = b.advantages.index_select(0, r.index);  // (n), or (n, T') weighted per token
+        if (correction != "none") {
+          torch::NoGradGuard no_grad;
+          // NB: without a recomputed pass (μ = 1, one mini-batch) this forward is the old policy.
+          const torch::Tensor old = b.old_logp.defined() ? narrow_t(b.old_logp) : lp.logprobs.detach();
+          const torch::Tensor w = importance_weights(old, narrow_t(b.rollout.sampling_logprobs), mask, correction,
+                                                     g.importance_min, g.importance_max);
+          advantages = advantages.unsqueeze(1) * w;
+          if (it == 0) {
+            // TRL's statistics: over the kept tokens, or one per sequence.
+            const torch::Tensor seen = sequence_weights ? w.select(1, 0).masked_select(kept.any(1)) : w.masked_select(kept);
+            const torch::Tensor s = seen.to(torch::kDouble);
+            sums[kWeight] += s.sum().item<double>();
+            sums[kWeightCount] += static_cast<double>(s.numel());
+            if (s.numel() > 0) {
+              weight_min = std::min(weight_min, s.min().item<double>());
+              weight_max = std::max(weight_max, s.max().item<double>());
+            }
+          }
+        }
+        const GrpoLossResult out =
+            grpo_loss(lp.logprobs, narrow_t(b.old_logp), narrow_t(b.ref_logp), advantages, mask, lo);
         // NB: in a job of several, the update's last backward sums each gradient bucket over the ranks as it is done.
         if (begin + micro >= n) optimizer_->overlap_next_backward();
         out.loss.backward();
@@ -508,14 +587,24 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
     }
   }
   if (dist_->active()) {
-    // NB: one all-reduce for the step's statistics: the sums, then each update's loss (each rank's part of it).
+    // NB: one all-reduce for the step's statistics: the sums, each update's loss (each rank's part of it),
+    // then each rank's extremes in slots of its own, so that the sum gathers them.
     std::vector<double> packed = sums;
     packed.insert(packed.end(), losses.begin(), losses.end());
+    const int64_t ranks = dist_->world_size(), extremes = static_cast<int64_t>(packed.size());
+    packed.resize(packed.size() + 3 * static_cast<size_t>(ranks), 0.0);
+    const size_t mine = static_cast<size_t>(extremes + 3 * dist_->rank());
+    packed[mine] = diff_max, packed[mine + 1] = weight_min, packed[mine + 2] = weight_max;
     const torch::Tensor total = dist_->all_reduce_sum(torch::tensor(packed, torch::kFloat64),
                                                       "the loss statistics of step " + std::to_string(step_ + 1));
     const auto t = total.accessor<double, 1>();
     for (size_t i = 0; i < sums.size(); ++i) sums[i] = t[static_cast<int64_t>(i)];
     for (size_t i = 0; i < losses.size(); ++i) losses[i] = t[static_cast<int64_t>(sums.size() + i)];
+    for (int64_t k = 0; k < ranks; ++k) {
+      diff_max = std::max(diff_max, t[extremes + 3 * k]);
+      weight_min = std::min(weight_min, t[extremes + 3 * k + 1]);
+      weight_max = std::max(weight_max, t[extremes + 3 * k + 2]);
+    }
   }
   const double denom = std::max(1.0, sums[kTokens]);
   m["loss"] = mean_of(losses);
@@ -526,6 +615,16 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
   m["clip_ratio/high_mean"] = sums[kClipHigh] / denom;
   m["clip_ratio/region_mean"] = sums[kClipRegion] / denom;
   m["entropy"] = sums[kEntropy] / std::max(1.0, sums[kEntropyTokens]);
+  // TRL's names: how far the trainer's log-probs are from those the sampler recorded (0 when exact).
+  if (sums[kDiffTokens] > 0) {
+    m["sampling/sampling_logp_difference/mean"] = sums[kDiff] / sums[kDiffTokens];
+    m["sampling/sampling_logp_difference/max"] = diff_max;
+  }
+  if (sums[kWeightCount] > 0) {
+    m["sampling/importance_sampling_ratio/min"] = weight_min;
+    m["sampling/importance_sampling_ratio/mean"] = sums[kWeight] / sums[kWeightCount];
+    m["sampling/importance_sampling_ratio/max"] = weight_max;
+  }
   if (dist_->active()) m["distributed/overlapped_buckets"] = optimizer_->overlapped_fraction();
 }
 

@@ -162,7 +162,8 @@ inline RefLoss ref_grpo_loss(const torch::Tensor& logp_in, const torch::Tensor& 
   const torch::Tensor logp = cpu(logp_in).clone().requires_grad_(true);
   const torch::Tensor old = old_in.defined() ? cpu(old_in) : logp.detach();
   const torch::Tensor m = cpu(mask_in);
-  const torch::Tensor A = cpu(adv_in).unsqueeze(1);  // (N, 1), broadcast over T
+  // (N, 1) broadcast over T, or (N, T) per token.
+  const torch::Tensor A = adv_in.dim() == 1 ? cpu(adv_in).unsqueeze(1) : cpu(adv_in);
   const int64_t N = logp.size(0);
 
   torch::Tensor log_ratio = logp - old;

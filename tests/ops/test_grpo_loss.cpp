@@ -273,6 +273,32 @@ TEST(GrpoLoss, BroadcastAdvantagesAndMask) {
   expect_matches_reference(got, want, torch::kFloat64);
 }
 
+// Per-token advantages (N, T): against the reference for every loss type and
+// token-level option, float32 and float64, with some advantages 0 (masked-out importance
+// weights); an (N, T) tensor whose columns repeat the row's advantage gives
+// the (N) result bit for bit.
+TEST(GrpoLoss, PerTokenAdvantages) {
+  for (const LossConfig& config : grpo_test::loss_configs()) {
+    if (config.options.importance_sampling == grpo::ImportanceSampling::Sequence) continue;  // refused: OptionErrors
+    for (const torch::ScalarType dtype : {torch::kFloat32, torch::kFloat64}) {
+      SCOPED_TRACE(config.name + (dtype == torch::kFloat32 ? " float32" : " float64"));
+      const LossInputs in = grpo_test::make_loss_inputs(6, 37, 11, dtype);
+      LossInputs weighted = in;
+      torch::Tensor w = torch::rand({6, 37}, torch::kFloat64) * 3;
+      w.masked_fill_(torch::rand({6, 37}, torch::kFloat64) < 0.2, 0.0);
+      weighted.advantages = (in.advantages.to(torch::kFloat64).unsqueeze(1) * w).to(in.advantages.scalar_type());
+      expect_matches_reference(grpo_test::run_op(weighted, config), grpo_test::run_ref(weighted, config), dtype);
+
+      LossInputs repeated = in;
+      repeated.advantages = in.advantages.unsqueeze(1).expand({6, 37}).contiguous();
+      const OpResult rows = grpo_test::run_op(in, config), tokens = grpo_test::run_op(repeated, config);
+      EXPECT_TRUE(torch::equal(rows.loss, tokens.loss));
+      EXPECT_TRUE(torch::equal(rows.grad, tokens.grad));
+      EXPECT_TRUE(torch::equal(rows.stats, tokens.stats));
+    }
+  }
+}
+
 // bool, integer and floating masks mean the same.
 TEST(GrpoLoss, MaskDtypes) {
   const LossConfig config = config_named("grpo_sequence");
@@ -543,6 +569,9 @@ TEST(GrpoLoss, ShapeErrors) {
   c = valid_call();
   c.advantages = c.advantages.slice(0, 0, 5);
   expect_throws(c, {"advantages"}, "advantages (5)");
+  c = valid_call();
+  c.advantages = c.advantages.unsqueeze(1).expand({6, 7}).contiguous();
+  expect_throws(c, {"advantages"}, "advantages (6, 7)");
 }
 
 TEST(GrpoLoss, OptionErrors) {
@@ -563,6 +592,11 @@ TEST(GrpoLoss, OptionErrors) {
   c.options.loss_type = LossType::BNPO;
   c.options.normalizer = 10.0;
   expect_throws(c, {"normalizer"}, "bnpo with a normalizer");
+
+  c = valid_call();
+  c.advantages = c.advantages.unsqueeze(1).expand({6, 8}).contiguous();
+  c.options.importance_sampling = grpo::ImportanceSampling::Sequence;
+  expect_throws(c, {"per-token advantages", "token"}, "per-token advantages at the sequence level");
 
   c = valid_call();
   c.options.normalizer = -1.0;

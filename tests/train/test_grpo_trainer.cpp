@@ -257,3 +257,141 @@ TEST(Trainer, BadSetupsAreNamed) {
   EXPECT_NE(error_of([&] { without_eval.evaluate(); }).find("no eval set"), std::string::npos);
 }
 
+
+// ---------------------------------------------------------------- on-policy exactness
+
+namespace {
+
+// Runs `steps` steps of config `c`; returns each step's metrics and the final weights.
+std::pair<std::vector<json>, std::vector<torch::Tensor>> run_steps(const grpo::TrainConfig& c, int steps) {
+  auto trainer = tiny_trainer(c);
+  std::vector<json> metrics;
+  for (int i = 0; i < steps; ++i) metrics.push_back(trainer->step());
+  return {metrics, weights(*trainer)};
+}
+
+bool same_weights(const std::vector<torch::Tensor>& a, const std::vector<torch::Tensor>& b) {
+  if (a.size() != b.size()) return false;
+  for (size_t i = 0; i < a.size(); ++i)
+    if (!torch::equal(a[i], b[i])) return false;
+  return true;
+}
+
+}  // namespace
+
+// In batch-invariant mode the sampler's log-probs are the recomputed old
+// log-probs bit for bit: the logged difference is exactly 0, and taking them
+// as the old log-probs (no forward pass) trains to the same weights, for μ = 2
+// and two mini-batches with micro-batches.
+TEST(Trainer, SamplerLogprobsAreTheOldLogprobsExactlyInBatchInvariantMode) {
+  TempDir dir("exact_old");
+  grpo::TrainConfig c = tiny_config((dir / "recompute"));
+  c.model.batch_invariant = true;
+  c.grpo.num_iterations = 2;
+  c.grpo.mini_batches = 2;
+  c.grpo.micro_batch_size = 4;
+  const auto [recomputed, w_recomputed] = run_steps(c, 3);
+  for (const json& m : recomputed) {
+    ASSERT_TRUE(m.contains("sampling/sampling_logp_difference/max")) << m.dump();
+    EXPECT_EQ(m["sampling/sampling_logp_difference/max"].get<double>(), 0.0);
+    EXPECT_EQ(m["sampling/sampling_logp_difference/mean"].get<double>(), 0.0);
+  }
+  c.output_dir = (dir / "sampler");
+  c.grpo.old_logprobs = "sampler";
+  const auto [from_sampler, w_sampler] = run_steps(c, 3);
+  EXPECT_TRUE(same_weights(w_recomputed, w_sampler));
+  for (size_t i = 0; i < from_sampler.size(); ++i) {
+    EXPECT_EQ(from_sampler[i]["loss"], recomputed[i]["loss"]) << "step " << i + 1;
+    EXPECT_EQ(from_sampler[i]["sampling/sampling_logp_difference/max"].get<double>(), 0.0);
+  }
+}
+
+// An importance correction whose weights are all exactly 1 (a batch-invariant
+// model, no sampling filters) changes nothing; μ = 1 measures the difference
+// on the update's own forward.
+TEST(Trainer, ImportanceCorrectionIsTheIdentityWhenExact) {
+  TempDir dir("exact_is");
+  grpo::TrainConfig c = tiny_config((dir / "none"));
+  c.model.batch_invariant = true;
+  const auto [plain, w_plain] = run_steps(c, 3);
+  for (const char* mode : {"token_truncate", "token_mask", "sequence_truncate", "sequence_mask"}) {
+    SCOPED_TRACE(mode);
+    c.output_dir = (dir / mode);
+    c.grpo.importance_correction = mode;
+    const auto [corrected, w_corrected] = run_steps(c, 3);
+    EXPECT_TRUE(same_weights(w_plain, w_corrected));
+    for (const json& m : corrected) {
+      EXPECT_EQ(m["sampling/importance_sampling_ratio/min"].get<double>(), 1.0);
+      EXPECT_EQ(m["sampling/importance_sampling_ratio/max"].get<double>(), 1.0);
+      EXPECT_EQ(m["sampling/sampling_logp_difference/max"].get<double>(), 0.0);
+    }
+  }
+}
+
+// Sampling with top-k draws from another distribution than the policy's:
+// the weights differ from 1, truncation keeps them in [min, max], masking
+// zeroes those outside, and the two runs differ from the uncorrected one.
+// Without the batch-invariant mode the logged difference is rounding-sized.
+TEST(Trainer, ImportanceCorrectionWeighsTheSamplersDistribution) {
+  TempDir dir("topk_is");
+  grpo::TrainConfig c = tiny_config((dir / "none"));
+  c.sampling.top_k = 2;
+  c.grpo.importance_max = 1.5;
+  const auto [plain, w_plain] = run_steps(c, 2);
+  for (const json& m : plain) {
+    EXPECT_LT(m["sampling/sampling_logp_difference/max"].get<double>(), 1e-4) << m.dump();
+    EXPECT_FALSE(m.contains("sampling/importance_sampling_ratio/mean"));
+  }
+  c.output_dir = (dir / "truncate");
+  c.grpo.importance_correction = "token_truncate";
+  const auto [truncated, w_truncated] = run_steps(c, 2);
+  EXPECT_FALSE(same_weights(w_plain, w_truncated));
+  for (const json& m : truncated) {
+    // NB: renormalizing over the top 2 makes every kept token likelier under the sampler: π_old / π_sampler <= 1.
+    EXPECT_LT(m["sampling/importance_sampling_ratio/mean"].get<double>(), 1.0);
+    EXPECT_GE(m["sampling/importance_sampling_ratio/min"].get<double>(), 0.0);
+    EXPECT_LE(m["sampling/importance_sampling_ratio/max"].get<double>(), 1.0 + 1e-6);
+  }
+  c.output_dir = (dir / "mask");
+  c.grpo.importance_correction = "sequence_mask";
+  c.grpo.importance_min = 0.5;
+  const auto [masked, w_masked] = run_steps(c, 2);
+  EXPECT_FALSE(same_weights(w_truncated, w_masked));
+  for (const json& m : masked) {
+    EXPECT_EQ(m["sampling/importance_sampling_ratio/min"].get<double>(), 0.0) << "some sequences are masked";
+  }
+}
+
+TEST(Trainer, OnPolicyOptionsAreChecked) {
+  TempDir dir("onpolicy_errors");
+  const grpo::TrainConfig base = tiny_config(dir.path.string());
+  auto expect_error = [](grpo::TrainConfig c, const std::string& needle) {
+    try {
+      c.validate();
+      ADD_FAILURE() << "no error for " << needle;
+    } catch (const grpo::Error& e) {
+      EXPECT_NE(std::string(e.what()).find(needle), std::string::npos) << e.what();
+    }
+  };
+  grpo::TrainConfig c = base;
+  c.grpo.old_logprobs = "vllm";
+  expect_error(c, "grpo.old_logprobs");
+  c = base;
+  c.grpo.importance_correction = "token";
+  expect_error(c, "grpo.importance_correction");
+  c = base;
+  c.grpo.importance_correction = "token_mask";
+  c.grpo.old_logprobs = "sampler";
+  expect_error(c, "same numbers");
+  c = base;
+  c.grpo.importance_correction = "token_mask";
+  c.loss.policy.importance_sampling = grpo::ImportanceSampling::Sequence;
+  expect_error(c, "sequence-level");
+  c = base;
+  c.grpo.importance_max = 0.0;
+  expect_error(c, "grpo.importance_max");
+  c = base;
+  c.model.batch_invariant = true;
+  c.model.dtype = "bfloat16";
+  expect_error(c, "model.batch_invariant");
+}

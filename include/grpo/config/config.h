@@ -129,6 +129,20 @@ struct GrpoConfig {
   int64_t ref_sync_steps = 0;         // copy the policy into the reference every this many steps; 0 = never
   double ref_sync_alpha = 1.0;        // the mix on sync: ref = alpha·policy + (1 - alpha)·ref
   int64_t logprob_chunk_tokens = 1024;  // completion tokens whose logits exist at once
+  // Where the old log-probs (μ·mini_batches > 1) come from: "recompute" (a
+  // forward pass over the batch before the updates) or "sampler" (the ones the
+  // sampler recorded while decoding: no extra pass; exact with
+  // model.batch_invariant, otherwise off by rounding).
+  std::string old_logprobs = "recompute";
+  // Correction for the sampler's distribution differing from the trainer's
+  // (TRL's vllm_importance_sampling_*): the surrogate of each token is weighted
+  // by w = π_old / π_sampler (its token's, or its sequence's product), either
+  // clamped to [importance_min, importance_max] ("*_truncate", TIS) or set to 0
+  // outside it ("*_mask", MIS). "none" | "token_truncate" | "token_mask" |
+  // "sequence_truncate" | "sequence_mask". Needs old_logprobs "recompute".
+  std::string importance_correction = "none";
+  double importance_min = 0.0;
+  double importance_max = 3.0;
 };
 
 // Cold-start SFT: cross-entropy on prompt → completion pairs, masked to the completion.

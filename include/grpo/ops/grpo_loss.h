@@ -59,7 +59,10 @@ LossStats read_stats(const at::Tensor& stats);
 //   logp      (N, T) float32/bfloat16/float16/float64, computed in float32 (float64)
 //   old_logp  (N, T) or undefined: then ρ = exp(logp - logp.detach()) = 1 (μ = 1)
 //   ref_logp  (N, T) or undefined when beta = 0
-//   advantages (N)
+//   advantages (N), or (N, T) per token (a token-level advantage, or the
+//              row's advantage times an importance weight: w·min(ρA, clip(ρ)A)
+//              = min(ρ·wA, clip(ρ)·wA) for w >= 0); (N, T) needs token-level
+//              importance sampling
 //   mask      (N, T) bool, integer or floating, values 0/1; 1 = completion token
 // Non-contiguous inputs are read in place. Raises c10::Error naming the
 // argument on shapes that disagree, mixed devices, bad dtypes or values.

@@ -31,6 +31,8 @@ struct RolloutBatch {
   torch::Tensor completion_ids;               // (N, T) int64
   torch::Tensor completion_mask;              // (N, T) int64, 1 up to and including the first EOS
   torch::Tensor truncated;                    // (N) bool, no EOS within max_new_tokens
+  torch::Tensor logprobs;                     // (N, T) float32, the sampler's log-probs of the tempered policy
+  torch::Tensor sampling_logprobs;            // (N, T) float32, under the distribution drawn from (Generation's)
   torch::Tensor group_index;                  // (N) int64, the prompt p of each row
   std::vector<PromptRecord> prompts;          // (P)
   std::vector<std::string> completion_texts;  // (N) the kept tokens decoded, the stopping EOS left out
