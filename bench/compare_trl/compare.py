@@ -159,15 +159,21 @@ def busy_cpu_seconds():
     return (user + nice + system + irq + softirq + steal) / os.sysconf("SC_CLK_TCK")
 
 
-def run_child(cmd, log_path, threads, timeout):
-    """Runs cmd to its end. Returns its exit code, wall seconds, peak RSS (MiB) and the cores
-    other processes kept busy meanwhile (the machine's busy time less the child's own CPU time,
-    over the wall time; None where /proc/stat is not there)."""
+def run_child(cmd, log_path, threads, timeout, trained=None):
+    """Runs cmd to its end. Returns its exit code, wall seconds, peak RSS (MiB), the peak RSS
+    sampled every 50 ms until trained() says the training steps are done (MiB; None without
+    psutil or `trained`), and the cores other processes kept busy meanwhile (the machine's
+    busy time less the child's own CPU time, over the wall time; None without /proc/stat)."""
+    try:
+        import psutil
+    except ImportError:
+        psutil = None
     env = dict(os.environ, OMP_NUM_THREADS=str(threads))
     busy_before = busy_cpu_seconds()
     start = time.perf_counter()
     with open(log_path, "w") as log:
         proc = subprocess.Popen(cmd, stdout=log, stderr=subprocess.STDOUT, env=env, cwd=ROOT)
+        sampled = 0 if psutil is not None and trained is not None else None
         # NB: wait4 reports this child's own peak RSS (RUSAGE_CHILDREN would be the largest child so far).
         while True:
             pid, status, usage = os.wait4(proc.pid, os.WNOHANG)
@@ -177,6 +183,11 @@ def run_child(cmd, log_path, threads, timeout):
                 proc.kill()
                 pid, status, usage = os.wait4(proc.pid, 0)
                 break
+            if sampled is not None and not trained():
+                try:
+                    sampled = max(sampled, psutil.Process(proc.pid).memory_info().rss)
+                except psutil.Error:
+                    pass
             time.sleep(0.05)
     wall = time.perf_counter() - start
     busy_after = busy_cpu_seconds()
@@ -184,7 +195,8 @@ def run_child(cmd, log_path, threads, timeout):
     others = None
     if busy_before is not None and busy_after is not None:
         others = max(0.0, (busy_after - busy_before - usage.ru_utime - usage.ru_stime) / wall)
-    return dict(code=proc.returncode, wall=wall, rss=usage.ru_maxrss / 1024.0, other_cores=others)
+    return dict(code=proc.returncode, wall=wall, rss=usage.ru_maxrss / 1024.0, other_cores=others,
+                training_rss=None if sampled is None else sampled / 2**20)
 
 
 def run_trl(args, spec, folder):
@@ -192,14 +204,18 @@ def run_trl(args, spec, folder):
     spec_path, result_path = os.path.join(folder, "spec.json"), os.path.join(folder, "result.json")
     with open(spec_path, "w") as f:
         json.dump(spec, f, indent=1)
+    trained_path = os.path.join(folder, "trained")
+    if os.path.exists(trained_path):
+        os.remove(trained_path)
     c = run_child([args.python, os.path.join(HERE, "trl_run.py"), spec_path, result_path],
-                  os.path.join(folder, "log.txt"), args.threads, args.timeout)
+                  os.path.join(folder, "log.txt"), args.threads, args.timeout,
+                  trained=lambda: os.path.exists(trained_path))
     if c["code"] != 0:
         raise RuntimeError(f"the TRL run failed (exit {c['code']}); see {folder}/log.txt")
     with open(result_path) as f:
         result = json.load(f)
-    return dict(steps=result["steps"], wall_seconds=c["wall"], peak_rss_mib=c["rss"], other_cores=c["other_cores"],
-                versions=result["versions"])
+    return dict(steps=result["steps"], wall_seconds=c["wall"], peak_rss_mib=c["rss"],
+                training_rss_mib=c["training_rss"], other_cores=c["other_cores"], versions=result["versions"])
 
 
 def run_grpo(args, spec, folder):
@@ -208,12 +224,22 @@ def run_grpo(args, spec, folder):
     config_path = os.path.join(folder, "config.json")
     with open(config_path, "w") as f:
         json.dump(grpo_config(spec, output_dir), f, indent=1)
+    metrics_path = os.path.join(output_dir, "metrics.jsonl")
+
+    def trained():
+        # NB: after its last step grpo writes a checkpoint, which takes memory TRL's side does not.
+        try:
+            with open(metrics_path) as f:
+                return sum(1 for _ in f) >= spec["steps"]
+        except OSError:
+            return False
+
     c = run_child([args.grpo, "train", "--config", config_path], os.path.join(folder, "log.txt"),
-                  args.threads, args.timeout)
+                  args.threads, args.timeout, trained=trained)
     if c["code"] != 0:
         raise RuntimeError(f"the grpo run failed (exit {c['code']}); see {folder}/log.txt")
     steps = []
-    with open(os.path.join(output_dir, "metrics.jsonl")) as f:
+    with open(metrics_path) as f:
         for line in f:
             m = json.loads(line)
             steps.append(dict(generate=m["seconds/generate"], reward=m["seconds/reward"],
@@ -222,7 +248,8 @@ def run_grpo(args, spec, folder):
                               loss=m["loss"]))
     # NB: the checkpoint written at the end of every run is not part of the figures; it only takes disk.
     shutil.rmtree(output_dir, ignore_errors=True)
-    return dict(steps=steps, wall_seconds=c["wall"], peak_rss_mib=c["rss"], other_cores=c["other_cores"])
+    return dict(steps=steps, wall_seconds=c["wall"], peak_rss_mib=c["rss"], training_rss_mib=c["training_rss"],
+                other_cores=c["other_cores"])
 
 
 # ---------------------------------------------------------------- checks before timing
@@ -298,8 +325,9 @@ def summarize(runs, warmup):
         row["num_tokens"] = statistics.fmean(s["num_tokens"] for s in measured)
         row["tokens_per_second"] = sum(s["num_tokens"] for s in measured) / sum(s["step"] for s in measured)
         row["peak_rss_mib"] = r["peak_rss_mib"]
+        row["training_rss_mib"] = r["training_rss_mib"] if r["training_rss_mib"] is not None else float("nan")
         per_run.append(row)
-    keys = [k for k, _ in PHASES] + ["num_tokens", "tokens_per_second", "peak_rss_mib"]
+    keys = [k for k, _ in PHASES] + ["num_tokens", "tokens_per_second", "peak_rss_mib", "training_rss_mib"]
     return {k: dict(median=statistics.median(r[k] for r in per_run), min=min(r[k] for r in per_run),
                     max=max(r[k] for r in per_run)) for k in keys}
 
@@ -369,7 +397,9 @@ def markdown(results):
         f"| repetitions | {a['reps']} run(s) a side, alternating; each run {a['warmup']} warm-up + {a['steps']} "
         "measured steps; medians of the runs' means (fastest–slowest run in parentheses) |",
         "",
-        "Seconds per GRPO step; the ratio is TRL ÷ grpo (above 1: grpo is faster).",
+        "Seconds per GRPO step; the ratio is TRL ÷ grpo (above 1: grpo is faster). Peak RSS: sampled every "
+        "50 ms until the training steps end (in parentheses: the whole process, grpo's final checkpoint "
+        "included).",
         "",
     ]
     others = busiest_other(results)
@@ -389,7 +419,8 @@ def markdown(results):
         lines.append(f"| {c['model']} | {c['setting']} | {fmt(t['step']['median'])} | {fmt(g['step']['median'])} "
                      f"| **{t['step']['median'] / g['step']['median']:.2f}** "
                      f"| {fmt(t['tokens_per_second']['median'])} | {fmt(g['tokens_per_second']['median'])} "
-                     f"| {t['peak_rss_mib']['median']:.0f} MiB | {g['peak_rss_mib']['median']:.0f} MiB |")
+                     f"| {t['training_rss_mib']['median']:.0f} ({t['peak_rss_mib']['median']:.0f}) MiB "
+                     f"| {g['training_rss_mib']['median']:.0f} ({g['peak_rss_mib']['median']:.0f}) MiB |")
     for c in results["cases"]:
         t, g = c["summary"]["trl"], c["summary"]["grpo"]
         lines += ["", f"### {c['model']}, {c['setting']}: {SETTINGS[c['setting']]['about']}", "",
@@ -442,7 +473,8 @@ def main():
                     others = run["other_cores"]
                     print(f"{name} {setting} {side} run {rep + 1}: "
                           f"{statistics.fmean(s['step'] for s in steps):.3f} s a step, "
-                          f"peak RSS {run['peak_rss_mib']:.0f} MiB, other processes "
+                          f"peak RSS {run['training_rss_mib'] or float('nan'):.0f} MiB in training, "
+                          f"{run['peak_rss_mib']:.0f} MiB in all, other processes "
                           + ("?" if others is None else f"{others:.2f}") + " cores", flush=True)
             results["cases"].append(dict(model=name, setting=setting, spec=spec, runs=runs,
                                          summary={side: summarize(r, args.warmup) for side, r in runs.items()}))

@@ -134,6 +134,8 @@ def main(spec_path, result_path):
 
     trainer.add_callback(StepTimer())
     trainer.train()
+    # NB: tells compare.py that the training steps are over (it samples the RSS until then).
+    open(os.path.join(os.path.dirname(os.path.abspath(result_path)), "trained"), "w").close()
     losses = [h["loss"] for h in trainer.state.log_history if "loss" in h]
     for record, loss in zip(records, losses):
         record["loss"] = loss
