@@ -115,6 +115,9 @@ TrainConfig non_default() {
   c.grpo.ref_sync_steps = 9;
   c.grpo.ref_sync_alpha = 0.6;
   c.grpo.logprob_chunk_tokens = 256;
+  c.grpo.old_logprobs = "sampler";
+  c.grpo.importance_min = 0.25;
+  c.grpo.importance_max = 4.0;
   c.sft.train = "sft.jsonl";
   c.sft.prompt_key = "p";
   c.sft.completion_key = "c";
@@ -181,6 +184,7 @@ void expect_same(const TrainConfig& a, const TrainConfig& b) {
   EXPECT_EQ(a.model.config.attention_bias, b.model.config.attention_bias);
   EXPECT_EQ(a.model.dtype, b.model.dtype);
   EXPECT_EQ(a.model.allow_tf32, b.model.allow_tf32);
+  EXPECT_EQ(a.model.batch_invariant, b.model.batch_invariant);
   EXPECT_EQ(a.tokenizer.type, b.tokenizer.type);
   EXPECT_EQ(a.tokenizer.path, b.tokenizer.path);
   EXPECT_EQ(a.tokenizer.characters, b.tokenizer.characters);
@@ -219,6 +223,10 @@ void expect_same(const TrainConfig& a, const TrainConfig& b) {
   EXPECT_EQ(a.grpo.ref_sync_steps, b.grpo.ref_sync_steps);
   EXPECT_EQ(a.grpo.ref_sync_alpha, b.grpo.ref_sync_alpha);
   EXPECT_EQ(a.grpo.logprob_chunk_tokens, b.grpo.logprob_chunk_tokens);
+  EXPECT_EQ(a.grpo.old_logprobs, b.grpo.old_logprobs);
+  EXPECT_EQ(a.grpo.importance_correction, b.grpo.importance_correction);
+  EXPECT_EQ(a.grpo.importance_min, b.grpo.importance_min);
+  EXPECT_EQ(a.grpo.importance_max, b.grpo.importance_max);
   EXPECT_EQ(a.sft.train, b.sft.train);
   EXPECT_EQ(a.sft.prompt_key, b.sft.prompt_key);
   EXPECT_EQ(a.sft.completion_key, b.sft.completion_key);
@@ -272,7 +280,8 @@ TEST(ConfigJson, KeysAreTheFieldNames) {
   EXPECT_EQ(j.at("model").at("config").at("num_hidden_layers"), 3);
   EXPECT_EQ(j.at("model").at("config").at("vocab_size"), 0);
   EXPECT_EQ(j.at("loss").at("delta"), 3.5);
-  EXPECT_EQ(j.at("grpo").size(), 11u);
+  EXPECT_EQ(j.at("grpo").size(), 15u);
+  EXPECT_TRUE(TrainConfig::from_json(json{{"model", {{"batch_invariant", true}}}}).model.batch_invariant);
   EXPECT_EQ(j.at("loss").size(), 10u);
   EXPECT_EQ(j.at("sft").at("optimizer").size(), 9u);
   EXPECT_TRUE(TrainConfig{}.to_json().at("loss").at("delta").is_null());
