@@ -527,10 +527,12 @@ struct Mlp : torch::nn::Module {
   }
   torch::Tensor forward(const torch::Tensor& x, bool exact) const {
     if (!exact) return down_proj->forward(torch::silu(gate_proj->forward(x)) * up_proj->forward(x));
-    // NB: silu's CPU kernel computes a tensor's last few elements with scalar
-    // code that can differ from its vector code in the last bit; sigmoid's does not.
+    // NB: silu's and sigmoid's CPU kernels compute the last elements of each
+    // thread's share with scalar code that can differ from their vector code in
+    // the last bit, so where an element falls would matter; exp's agree, and the
+    // rest is correctly rounded arithmetic.
     const torch::Tensor gate = gate_proj->forward(x, true);
-    return down_proj->forward(gate * torch::sigmoid(gate) * up_proj->forward(x, true), true);
+    return down_proj->forward(gate / (1 + torch::exp(-gate)) * up_proj->forward(x, true), true);
   }
 
   std::shared_ptr<Projection> gate_proj, up_proj, down_proj;

@@ -4,6 +4,7 @@
 #include <grpo/error.h>
 #include <grpo/models/transformer.h>
 #include <grpo/rollout/policy.h>
+#include <grpo/train/checkpoint.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
@@ -266,4 +267,35 @@ TEST(PolicyTransformer, SamplingLogprobsAreTheFilteredDistributions) {
   const torch::Tensor filtered = z.masked_fill(z < kth, -std::numeric_limits<float>::infinity()).log_softmax(-1);
   const torch::Tensor expected = filtered.gather(2, g.completion_ids.unsqueeze(-1)).squeeze(-1) * g.completion_mask;
   EXPECT_TRUE(torch::allclose(g.sampling_logprobs, expected, 1e-5, 1e-5)) << max_difference(g.sampling_logprobs, expected);
+}
+
+// The real pretrained stories260K (Llama: 8 heads over 4 key/value heads of 8
+// dims, SwiGLU width 172, tied embeddings), 16 rows of up to 64 new tokens as a
+// GRPO step samples them, scored in micro-batches of 8, on 2 threads.
+TEST(PolicyTransformer, BatchInvariantOnThePretrainedStories260K) {
+  auto model = grpo::load_model(std::string(GRPO_TEST_DATA_DIR) + "/models/stories260K");
+  model->set_batch_invariant(true);
+  grpo::Policy policy(model);
+  grpo::GenerationConfig gc;
+  gc.max_new_tokens = 64;
+  gc.eos_ids = {2};
+  gc.seed = 5;
+  // Prompts of 30 to 70 tokens, as GSM8K questions are: activations of more
+  // elements than one thread takes, so each thread's share has its own end.
+  std::vector<std::vector<int64_t>> prompts;
+  torch::manual_seed(77);
+  for (int64_t length : {70, 31, 52, 44}) {
+    const torch::Tensor ids = torch::randint(3, 512, {length});
+    prompts.emplace_back(ids.data_ptr<int64_t>(), ids.data_ptr<int64_t>() + length);
+  }
+  const int threads_before = at::get_num_threads();
+  at::set_num_threads(2);
+  const grpo::Generation g = policy.generate(prompts, gc, 4);
+  for (int64_t begin = 0; begin < 16; begin += 8) {
+    const RowsOf r = rows_of(g, torch::arange(begin, begin + 8, torch::kLong));
+    const torch::Tensor part = policy.token_logprobs(r.prompt_ids, r.prompt_mask, r.completion_ids, r.completion_mask).logprobs;
+    const torch::Tensor expected = g.logprobs.narrow(0, begin, 8).narrow(1, 0, part.size(1));
+    EXPECT_TRUE(torch::equal(part, expected)) << "rows from " << begin << ": max |diff| " << max_difference(part, expected);
+  }
+  at::set_num_threads(threads_before);
 }
