@@ -70,6 +70,8 @@ TORCH_LIBRARY(grpo, m) {
   m.def("_grpo_loss_backward(Tensor grad_loss, Tensor grad_logp, Tensor grad_scale, ScalarType dtype) -> Tensor");
   m.def("token_logprobs(Tensor hidden, Tensor weight, Tensor targets, float temperature=1.0, int chunk_tokens=1024)"
         " -> Tensor");
+  m.def("token_logprobs_and_entropy(Tensor hidden, Tensor weight, Tensor targets, float temperature=1.0,"
+        " int chunk_tokens=1024) -> (Tensor logprobs, Tensor entropy)");
   m.def(distill_loss_schema().c_str());
 }
 

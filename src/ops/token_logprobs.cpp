@@ -11,7 +11,9 @@
 #include <torch/library.h>
 
 #include <algorithm>
+#include <tuple>
 #include <type_traits>
+#include <utility>
 
 #include "ops/common.h"
 
@@ -24,6 +26,14 @@ constexpr const char* kOp = "token_logprobs";
 
 using TokenLogprobsSignature = at::Tensor(const at::Tensor& hidden, const at::Tensor& weight,
                                           const at::Tensor& targets, double temperature, int64_t chunk_tokens);
+using TokenLogprobsEntropySignature = std::tuple<at::Tensor, at::Tensor>(const at::Tensor& hidden,
+                                                                         const at::Tensor& weight,
+                                                                         const at::Tensor& targets, double temperature,
+                                                                         int64_t chunk_tokens);
+
+// Vocabulary rows converted to float32 at a time in the backward of a
+// reduced-precision weight: a (block, H) copy, never the whole (V, H).
+constexpr int64_t kVocabBlock = 4096;
 
 // (c, V) float32 logits of hidden rows [begin, begin + c), divided by the temperature.
 at::Tensor chunk_logits(const at::Tensor& hidden, const at::Tensor& weight, int64_t begin, int64_t c,
@@ -46,15 +56,31 @@ void check_projection(const at::Tensor& hidden, const at::Tensor& weight, double
   TORCH_CHECK(chunk >= 1, kOp, ": chunk_tokens must be >= 1, got ", chunk);
 }
 
-// log p(target) at each of M positions: chunked forward, and a backward
-// that recomputes each chunk's logits instead of keeping them.
+// dz (c, V) float32 · weight (V, H): the weight read as it is when float32,
+// else converted kVocabBlock rows at a time. Returns (c, H) float32.
+at::Tensor times_weight(const at::Tensor& dz, const at::Tensor& weight) {
+  if (weight.scalar_type() == at::kFloat) return at::matmul(dz, weight);
+  const int64_t V = weight.size(0);
+  at::Tensor out = at::zeros({dz.size(0), weight.size(1)}, dz.options());
+  for (int64_t v = 0; v < V; v += kVocabBlock) {
+    const int64_t b = std::min(kVocabBlock, V - v);
+    out.add_(at::matmul(dz.narrow(1, v, b), weight.narrow(0, v, b).to(at::kFloat)));
+  }
+  return out;
+}
+
+// log p(target) at each of M positions, and with `entropy` each position's
+// entropy from the same logits: chunked forward, and a backward that
+// recomputes each chunk's logits instead of keeping them. The entropy has no
+// gradient.
 struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
   static torch::autograd::variable_list forward(torch::autograd::AutogradContext* ctx, const at::Tensor& hidden,
                                                 const at::Tensor& weight, const at::Tensor& targets,
-                                                double temperature, int64_t chunk) {
+                                                double temperature, int64_t chunk, bool entropy) {
     const int64_t M = hidden.size(0);
     at::Tensor logprobs = at::empty({M}, hidden.options().dtype(at::kFloat));
     at::Tensor lse = at::empty({M}, logprobs.options());
+    at::Tensor entropies = at::empty({entropy ? M : 0}, logprobs.options());
     for (int64_t begin = 0; begin < M; begin += chunk) {
       const int64_t c = std::min(chunk, M - begin);
       const at::Tensor z = chunk_logits(hidden, weight, begin, c, temperature);
@@ -62,11 +88,17 @@ struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
       const at::Tensor chunk_lse = z.logsumexp(-1);
       lse.narrow(0, begin, c).copy_(chunk_lse);
       logprobs.narrow(0, begin, c).copy_(z.gather(1, targets.narrow(0, begin, c).unsqueeze(1)).squeeze(1) - chunk_lse);
+      if (entropy) {
+        // NB: -Σ p·log p with log p = z - lse; lse - Σ p·z would cancel when the entropy is small.
+        const at::Tensor logp = z - chunk_lse.unsqueeze(1);
+        entropies.narrow(0, begin, c).copy_(-(logp.exp() * logp).sum(-1));
+      }
     }
     ctx->save_for_backward({hidden, weight, targets, lse});
     ctx->saved_data["temperature"] = temperature;
     ctx->saved_data["chunk"] = chunk;
-    return {logprobs};
+    ctx->mark_non_differentiable({entropies});
+    return {logprobs, entropies};
   }
 
   static torch::autograd::variable_list backward(torch::autograd::AutogradContext* ctx,
@@ -86,30 +118,47 @@ struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
       at::Tensor dz = -(z - lse.narrow(0, begin, c).unsqueeze(1)).exp();
       dz.scatter_add_(1, targets.narrow(0, begin, c).unsqueeze(1), at::ones({c, 1}, dz.options()));
       dz.mul_(grad_out.narrow(0, begin, c).unsqueeze(1) / temperature);
-      grad_hidden.narrow(0, begin, c).copy_(at::matmul(dz, weight.to(at::kFloat)));
+      grad_hidden.narrow(0, begin, c).copy_(times_weight(dz, weight));
       grad_weight.add_(at::matmul(dz.t(), hidden.narrow(0, begin, c).to(at::kFloat)));
     }
     return {grad_hidden.to(hidden.scalar_type()), grad_weight.to(weight.scalar_type()), at::Tensor(), at::Tensor(),
-            at::Tensor()};
+            at::Tensor(), at::Tensor()};
   }
 };
 
-at::Tensor token_logprobs_composite(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets,
-                                    double temperature, int64_t chunk_tokens) {
+void check_targets(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets, double temperature,
+                   int64_t chunk_tokens) {
   check_projection(hidden, weight, temperature, chunk_tokens);
   TORCH_CHECK(targets.defined() && targets.dim() == 1 && targets.size(0) == hidden.size(0), kOp,
               ": targets must be (M) = (", hidden.size(0), "), got ",
               targets.defined() ? targets.sizes() : at::IntArrayRef{});
   TORCH_CHECK(targets.scalar_type() == at::kLong, kOp, ": targets must be int64, got ", targets.scalar_type());
   check_device(targets, hidden, kOp, "targets");
-  return ChunkedLogprobs::apply(hidden, weight, targets, temperature, chunk_tokens)[0];
+}
+
+at::Tensor token_logprobs_composite(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets,
+                                    double temperature, int64_t chunk_tokens) {
+  check_targets(hidden, weight, targets, temperature, chunk_tokens);
+  return ChunkedLogprobs::apply(hidden, weight, targets, temperature, chunk_tokens, false)[0];
+}
+
+std::tuple<at::Tensor, at::Tensor> token_logprobs_entropy_composite(const at::Tensor& hidden, const at::Tensor& weight,
+                                                                    const at::Tensor& targets, double temperature,
+                                                                    int64_t chunk_tokens) {
+  check_targets(hidden, weight, targets, temperature, chunk_tokens);
+  auto out = ChunkedLogprobs::apply(hidden, weight, targets, temperature, chunk_tokens, true);
+  return {out[0], out[1]};
 }
 
 static_assert(std::is_same_v<decltype(token_logprobs_composite), TokenLogprobsSignature>);
+static_assert(std::is_same_v<decltype(token_logprobs_entropy_composite), TokenLogprobsEntropySignature>);
 
 }  // namespace
 
-TORCH_LIBRARY_IMPL(grpo, CompositeImplicitAutograd, m) { m.impl("token_logprobs", &token_logprobs_composite); }
+TORCH_LIBRARY_IMPL(grpo, CompositeImplicitAutograd, m) {
+  m.impl("token_logprobs", &token_logprobs_composite);
+  m.impl("token_logprobs_and_entropy", &token_logprobs_entropy_composite);
+}
 
 }  // namespace ops
 
@@ -119,6 +168,16 @@ at::Tensor token_logprobs(const at::Tensor& hidden, const at::Tensor& weight, co
                              .findSchemaOrThrow("grpo::token_logprobs", "")
                              .typed<ops::TokenLogprobsSignature>();
   return op.call(hidden, weight, targets, temperature, chunk_tokens);
+}
+
+std::pair<at::Tensor, at::Tensor> token_logprobs_and_entropy(const at::Tensor& hidden, const at::Tensor& weight,
+                                                             const at::Tensor& targets, double temperature,
+                                                             int64_t chunk_tokens) {
+  static const auto op = c10::Dispatcher::singleton()
+                             .findSchemaOrThrow("grpo::token_logprobs_and_entropy", "")
+                             .typed<ops::TokenLogprobsEntropySignature>();
+  auto [logprobs, entropy] = op.call(hidden, weight, targets, temperature, chunk_tokens);
+  return {logprobs, entropy};
 }
 
 at::Tensor token_entropy(const at::Tensor& hidden, const at::Tensor& weight, double temperature,

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <limits>
 #include <string>
+#include <tuple>
 
 #include "grpo/error.h"
 #include "grpo/ops/token_logprobs.h"
@@ -223,14 +224,18 @@ TokenLogprobs token_logprobs(CausalLM& model, const torch::Tensor& prompt_ids, c
   const int64_t N = completion_ids.size(0), T = completion_ids.size(1);
   const torch::Tensor &h = states.hidden, &kept = states.kept;
   const torch::Tensor weight = model.output_weight();
-  const torch::Tensor kept_logprobs =
-      grpo::token_logprobs(h, weight, states.targets, options.temperature, options.chunk_tokens);
-
+  torch::Tensor kept_logprobs, kept_entropy;
+  if (options.entropy) {
+    // NB: one pass: the entropy comes from the logits the log-probs need anyway.
+    std::tie(kept_logprobs, kept_entropy) =
+        grpo::token_logprobs_and_entropy(h, weight, states.targets, options.temperature, options.chunk_tokens);
+  } else {
+    kept_logprobs = grpo::token_logprobs(h, weight, states.targets, options.temperature, options.chunk_tokens);
+  }
   TokenLogprobs out;
   out.logprobs = torch::zeros({N * T}, kept_logprobs.options()).index_put({kept}, kept_logprobs).view({N, T});
   if (options.entropy) {
     torch::NoGradGuard no_grad;
-    const torch::Tensor kept_entropy = token_entropy(h, weight, options.temperature, options.chunk_tokens);
     out.entropy = torch::zeros({N * T}, kept_logprobs.options()).index_put_({kept}, kept_entropy).view({N, T});
   }
   return out;

@@ -1,4 +1,4 @@
-// grpo::token_logprobs and grpo::token_entropy against the plain LibTorch
+// grpo::token_logprobs, grpo::token_entropy and grpo::token_logprobs_and_entropy against the plain LibTorch
 // composite (full logits, log_softmax, gather; autograd does the gradient),
 // over seeds, shapes, dtypes, temperatures and chunk sizes, and their errors.
 // Shapes: M positions, H hidden size, V vocabulary.
@@ -72,6 +72,17 @@ TEST_P(TokenLogprobsVsReference, ValuesGradientsAndEntropy) {
     const torch::Tensor entropy = grpo::token_entropy(in.hidden, in.weight, temperature, chunk);
     EXPECT_FALSE(entropy.requires_grad());
     EXPECT_TRUE(tensors_close(entropy, ref_entropy(ref_h, ref_w, temperature), rtol, atol));
+
+    // Both in one pass: the same log-probs and gradients, bit for bit, and the entropy.
+    torch::Tensor h2 = in.hidden.clone().requires_grad_(true), w2 = in.weight.clone().requires_grad_(true);
+    const auto [fused, fused_entropy] = grpo::token_logprobs_and_entropy(h2, w2, in.targets, temperature, chunk);
+    EXPECT_TRUE(torch::equal(fused.detach(), got.detach()));
+    EXPECT_FALSE(fused_entropy.requires_grad());
+    EXPECT_EQ(fused_entropy.scalar_type(), torch::kFloat32);
+    EXPECT_TRUE(tensors_close(fused_entropy, ref_entropy(ref_h, ref_w, temperature), rtol, atol));
+    fused.backward(upstream.to(torch::kFloat32));
+    EXPECT_TRUE(torch::equal(h2.grad(), h.grad()));
+    EXPECT_TRUE(torch::equal(w2.grad(), w.grad()));
   }
 }
 

@@ -59,6 +59,11 @@ for device in devices:
     failures += not torch.allclose(lp.double(), want_lp, rtol=1e-5, atol=1e-5)
     failures += not torch.allclose(got_h, hidden.grad, rtol=1e-5, atol=1e-5)
     failures += not torch.allclose(got_w, weight.grad, rtol=1e-5, atol=1e-5)
+    # token_logprobs_and_entropy: the same log-probs, and the entropy of the same logits.
+    lp2, entropy = torch.ops.grpo.token_logprobs_and_entropy(hidden.detach(), weight.detach(), targets, 0.7, 4)
+    logp_all = ((hidden @ weight.T) / 0.7).log_softmax(-1).detach()
+    failures += not torch.equal(lp2, lp.detach())
+    failures += not torch.allclose(entropy.double(), -(logp_all.exp() * logp_all).sum(-1), rtol=1e-5, atol=1e-5)
 
     try:
         torch.ops.grpo.grpo_loss(logp, old, ref, adv, mask, loss_type="nope")

@@ -8,6 +8,7 @@
 #include <ATen/core/Tensor.h>
 
 #include <cstdint>
+#include <utility>
 
 namespace grpo {
 
@@ -20,6 +21,13 @@ namespace grpo {
 // <= 0 or chunk_tokens < 1. Returns (M) float32.
 at::Tensor token_logprobs(const at::Tensor& hidden, const at::Tensor& weight, const at::Tensor& targets,
                           double temperature = 1.0, int64_t chunk_tokens = 1024);
+
+// token_logprobs and each row's entropy (M) float32 in one pass: the entropy
+// comes from the same chunk logits, with no second projection, and has no
+// gradient (torch.ops.grpo.token_logprobs_and_entropy). Same checks.
+std::pair<at::Tensor, at::Tensor> token_logprobs_and_entropy(const at::Tensor& hidden, const at::Tensor& weight,
+                                                             const at::Tensor& targets, double temperature = 1.0,
+                                                             int64_t chunk_tokens = 1024);
 
 // The entropy of each row's distribution softmax(hidden · weightᵀ / temperature),
 // chunk_tokens rows at a time, without gradient. Returns (M) float32.
