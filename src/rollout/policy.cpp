@@ -124,6 +124,11 @@ Generation Policy::generate(const std::vector<std::vector<int64_t>>& prompts, co
   const double score_temperature = config.temperature > 0 ? config.temperature : 1.0;
   torch::Tensor eos = torch::tensor(config.eos_ids, torch::kLong).to(device);
   int64_t produced = 0;
+  // The decode batch: rows leave it when they finish (cache path), in_batch of
+  // the N remain; `active` lists them and slot_of[row] is a row's place in it.
+  int64_t in_batch = N;
+  torch::Tensor active;
+  torch::Tensor slot_of = torch::arange(N, long_options);
   for (int64_t t = 0; t < T; ++t) {
     if (!cache) {
       const torch::Tensor ids = torch::cat({row_prompt_ids, completion.narrow(1, 0, t)}, 1);
@@ -140,10 +145,26 @@ Generation Policy::generate(const std::vector<std::vector<int64_t>>& prompts, co
     produced = t + 1;
     if (eos.numel() > 0) done = done | torch::isin(next, eos);
     attention = torch::cat({attention, torch::ones({N, 1}, long_options)}, 1);
-    if (t + 1 == T || done.all().item<bool>()) break;
+    // NB: the token's one read from the device: how many rows are still going.
+    const int64_t going = eos.numel() > 0 ? done.logical_not().sum().item<int64_t>() : N;
+    if (t + 1 == T || going == 0) break;
     if (cache) {
-      const torch::Tensor position = positions_from_mask(attention, 1);
-      logits = next_logits(model, next.unsqueeze(1), attention, position, cache.get());
+      if (going <= in_batch * 3 / 4) {
+        // A quarter of the decode batch has finished: those rows leave it and the cache.
+        active = done.logical_not().nonzero().squeeze(1);
+        cache->select_rows(slot_of.index_select(0, active));
+        in_batch = going;
+        slot_of.index_put_({active}, torch::arange(in_batch, long_options));
+      }
+      if (in_batch == N) {
+        logits = next_logits(model, next.unsqueeze(1), attention, positions_from_mask(attention, 1), cache.get());
+      } else {
+        // NB: the draw still sees all N rows (finished ones keep stale logits and are masked), so
+        // each generator draws what it would have without the compaction.
+        const torch::Tensor rows_attention = attention.index_select(0, active);
+        logits.index_copy_(0, active, next_logits(model, next.index_select(0, active).unsqueeze(1), rows_attention,
+                                                  positions_from_mask(rows_attention, 1), cache.get()));
+      }
     }
   }
 

@@ -11,6 +11,7 @@
 #include "tiny_models.h"
 
 #include <algorithm>
+#include <functional>
 #include <limits>
 #include <memory>
 #include <string>
@@ -298,4 +299,68 @@ TEST(PolicyTransformer, BatchInvariantOnThePretrainedStories260K) {
     EXPECT_TRUE(torch::equal(part, expected)) << "rows from " << begin << ": max |diff| " << max_difference(part, expected);
   }
   at::set_num_threads(threads_before);
+}
+
+namespace {
+
+// A TransformerLM that records the rows of every forward it runs.
+struct CountingLM : grpo::CausalLM {
+  explicit CountingLM(std::shared_ptr<grpo::TransformerLM> inner) : inner(std::move(inner)) {}
+  torch::Tensor hidden_states(const torch::Tensor& ids, const torch::Tensor& attention_mask,
+                              const torch::Tensor& positions, grpo::KVCache* cache) override {
+    rows.push_back(ids.size(0));
+    return inner->hidden_states(ids, attention_mask, positions, cache);
+  }
+  torch::Tensor output_weight() override { return inner->output_weight(); }
+  std::unique_ptr<grpo::KVCache> make_cache(int64_t batch, int64_t max_length) override {
+    return inner->make_cache(batch, max_length);
+  }
+  int64_t vocab_size() const override { return inner->vocab_size(); }
+  int64_t max_positions() const override { return inner->max_positions(); }
+  torch::nn::Module& module() override { return *inner; }
+  std::shared_ptr<grpo::CausalLM> clone() const override {
+    return std::make_shared<CountingLM>(std::dynamic_pointer_cast<grpo::TransformerLM>(inner->clone()));
+  }
+  std::shared_ptr<grpo::TransformerLM> inner;
+  std::vector<int64_t> rows;
+};
+
+}  // namespace
+
+// Rows that stop leave the decode batch once a quarter of it has stopped, and
+// that changes no token and no log-prob: in batch-invariant mode the cached,
+// compacting decode and the recomputing one (every row, every step) agree bit
+// for bit.
+TEST(PolicyTransformer, FinishedRowsLeaveTheDecodeBatch) {
+  auto model = small_transformer(41);
+  model->set_batch_invariant(true);
+  auto counting = std::make_shared<CountingLM>(model);
+  grpo::Policy policy(counting);
+  grpo::GenerationConfig gc = config(true, 1.0);
+  gc.max_new_tokens = 24;
+  gc.eos_ids = {3, 4, 5, 6};  // NB: likely enough that most rows stop early
+  const std::vector<std::vector<int64_t>> prompts = random_prompts(41, 4, 40);
+  const grpo::Generation cached = policy.generate(prompts, gc, 4);
+  const std::vector<int64_t> seen = counting->rows;
+  ASSERT_GT(seen.size(), 2u);
+  EXPECT_EQ(seen[0], 4) << "the prefill runs each prompt once";
+  EXPECT_EQ(seen[1], 16);
+  EXPECT_LT(seen.back(), 16) << "finished rows left the batch";
+  EXPECT_TRUE(std::is_sorted(seen.begin() + 1, seen.end(), std::greater<int64_t>()));
+  const int64_t stopped = (cached.truncated.logical_not()).sum().item<int64_t>();
+  EXPECT_GE(stopped, 8);
+
+  gc.use_cache = false;
+  const grpo::Generation recomputed = policy.generate(prompts, gc, 4);
+  EXPECT_TRUE(torch::equal(cached.completion_ids, recomputed.completion_ids));
+  EXPECT_TRUE(torch::equal(cached.completion_mask, recomputed.completion_mask));
+  EXPECT_TRUE(torch::equal(cached.logprobs, recomputed.logprobs))
+      << "max |diff| " << max_difference(cached.logprobs, recomputed.logprobs);
+  // And per-prompt generators draw the same with and without the compaction.
+  gc.prompt_seeds = {11, 12, 13, 14};
+  gc.use_cache = true;
+  const grpo::Generation seeded_cached = policy.generate(prompts, gc, 4);
+  gc.use_cache = false;
+  const grpo::Generation seeded_recomputed = policy.generate(prompts, gc, 4);
+  EXPECT_TRUE(torch::equal(seeded_cached.completion_ids, seeded_recomputed.completion_ids));
 }

@@ -81,7 +81,10 @@ class Policy {
 
   // `num_samples` (G) completions for each of the prompts (token ids, not
   // padded), rows prompt-major: row p·G + g. Each prompt is prefilled once and
-  // its KV cache copied to its G rows. Runs without grad. Raises grpo::Error
+  // its KV cache copied to its G rows; rows that stop leave the decode batch
+  // (and the cache) once a quarter of it has stopped, while every draw still
+  // covers all N rows, so the tokens do not depend on when that happens. One
+  // read from the device per token. Runs without grad. Raises grpo::Error
   // on an empty prompt, an unknown token id, G < 1, or a prompt that leaves no
   // room for max_new_tokens in the model's context.
   Generation generate(const std::vector<std::vector<int64_t>>& prompts, const GenerationConfig& config,
