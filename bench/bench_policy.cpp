@@ -1,6 +1,8 @@
 // Generation speed of the built-in TransformerLM (about 10M parameters):
 // decoding with the KV cache vs recomputing the whole prefix every step, and
-// prefilling each prompt once for its G completions vs prefilling every row.
+// prefilling each prompt once for its G completions vs prefilling every row;
+// and the training log-prob forward + backward with each group's prompt run
+// once (LogprobOptions::prompt_groups) vs with every row.
 // Shapes: P prompts, G completions each, N = P·G rows, Lp prompt positions.
 #include <benchmark/benchmark.h>
 #include <grpo/models/transformer.h>
@@ -23,7 +25,7 @@ std::shared_ptr<grpo::TransformerLM> model_10m() {
     c.num_layers = 8;
     c.num_heads = 8;
     c.num_kv_heads = 4;
-    c.max_position_embeddings = 1024;
+    c.max_position_embeddings = 2048;
     auto m = std::make_shared<grpo::TransformerLM>(c);
     m->eval();
     return m;
@@ -86,8 +88,31 @@ void BM_Prefill(benchmark::State& state, bool shared) {
   state.SetItemsProcessed(state.iterations() * N * Lp);  // prompt tokens made available to the N rows
 }
 
+// Log-probs with gradient of G = 8 completions of 200 tokens after one prompt
+// of range(0) tokens, then the backward: the trainer's update on one group.
+void BM_TrainLogprobs(benchmark::State& state, bool shared) {
+  auto model = model_10m();
+  const int64_t Lp = state.range(0), T = 200, N = kG;
+  const torch::Tensor prompt = torch::randint(1, 4000, {1, Lp}, torch::kLong).expand({N, Lp}).contiguous();
+  const torch::Tensor prompt_mask = torch::ones({N, Lp}, torch::kLong);
+  const torch::Tensor completion = torch::randint(1, 4000, {N, T}, torch::kLong);
+  const torch::Tensor completion_mask = torch::ones({N, T}, torch::kLong);
+  grpo::Policy policy(model);
+  grpo::LogprobOptions options;
+  if (shared) options.prompt_groups = torch::zeros({N}, torch::kLong);
+  for (auto _ : state) {
+    model->zero_grad();
+    const grpo::TokenLogprobs lp = policy.token_logprobs(prompt, prompt_mask, completion, completion_mask, options);
+    lp.logprobs.sum().backward();
+    benchmark::DoNotOptimize(lp.logprobs.data_ptr());
+  }
+  state.SetItemsProcessed(state.iterations() * N * T);  // completion tokens scored
+}
+
 }  // namespace
 
+BENCHMARK_CAPTURE(BM_TrainLogprobs, shared_prompt, true)->Arg(150)->Arg(1500)->Unit(benchmark::kMillisecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_TrainLogprobs, every_row, false)->Arg(150)->Arg(1500)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Decode, kv_cache, true)->Arg(128)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Decode, recompute, false)
     ->Arg(128)

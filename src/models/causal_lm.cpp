@@ -15,6 +15,7 @@ torch::Tensor CausalLM::forward(const torch::Tensor& ids, const torch::Tensor& a
 }
 
 std::unique_ptr<KVCache> CausalLM::make_cache(int64_t, int64_t) { return nullptr; }
+std::unique_ptr<KVCache> CausalLM::make_training_cache(int64_t, int64_t) { return nullptr; }
 
 torch::nn::Module& CausalLM::module() {
   auto* m = dynamic_cast<torch::nn::Module*>(this);

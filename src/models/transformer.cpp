@@ -272,16 +272,17 @@ nlohmann::json hf_config(const TransformerConfig& c) {
 // ---------------------------------------------------------------- KV cache
 
 TransformerKVCache::TransformerKVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_t max_length,
-                                       int64_t head_dim, const torch::TensorOptions& options)
-    : batch_(batch), max_length_(max_length) {
+                                       int64_t head_dim, const torch::TensorOptions& options, bool keep_graph)
+    : batch_(batch), max_length_(max_length), keep_graph_(keep_graph) {
   if (num_layers < 0 || batch < 0 || num_kv_heads <= 0 || max_length < 0 || head_dim <= 0)
     throw Error("TransformerKVCache: need num_layers, batch, max_length >= 0 and num_kv_heads, head_dim > 0, got " +
                 std::to_string(num_layers) + ", " + std::to_string(batch) + ", " + std::to_string(max_length) +
                 " and " + std::to_string(num_kv_heads) + ", " + std::to_string(head_dim));
   const torch::TensorOptions opts = options.requires_grad(false);
+  const int64_t allocated = keep_graph ? 0 : max_length;
   for (int64_t l = 0; l < num_layers; ++l) {
-    keys_.push_back(torch::empty({batch, num_kv_heads, max_length, head_dim}, opts));
-    values_.push_back(torch::empty({batch, num_kv_heads, max_length, head_dim}, opts));
+    keys_.push_back(torch::empty({batch, num_kv_heads, allocated, head_dim}, opts));
+    values_.push_back(torch::empty({batch, num_kv_heads, allocated, head_dim}, opts));
   }
 }
 
@@ -316,6 +317,12 @@ std::pair<torch::Tensor, torch::Tensor> TransformerKVCache::write(int64_t layer,
   torch::Tensor& vb = values_.at(static_cast<size_t>(layer));
   TORCH_INTERNAL_ASSERT(k.sizes() == v.sizes() && k.size(0) == kb.size(0) && k.size(1) == kb.size(1) &&
                         k.size(3) == kb.size(3));
+  if (keep_graph_) {
+    // NB: this layer's tensors hold exactly the length_ cached positions until advance().
+    kb = length_ == 0 ? k : torch::cat({kb, k.to(kb.scalar_type())}, 2);
+    vb = length_ == 0 ? v : torch::cat({vb, v.to(vb.scalar_type())}, 2);
+    return {kb, vb};
+  }
   kb.slice(2, length_, length_ + T).copy_(k.detach());
   vb.slice(2, length_, length_ + T).copy_(v.detach());
   if (torch::GradMode::is_enabled() && (k.requires_grad() || v.requires_grad())) {
@@ -608,6 +615,15 @@ std::shared_ptr<TransformerLM> TransformerLM::uninitialized(const TransformerCon
 }
 
 torch::Tensor TransformerLM::output_weight() { return lm_head_ ? lm_head_->weight : model_->embed_tokens->weight; }
+
+std::unique_ptr<KVCache> TransformerLM::make_training_cache(int64_t batch, int64_t max_length) {
+  if (batch < 0 || max_length < 0)
+    throw Error("TransformerLM::make_training_cache: batch and max_length must be >= 0, got " + std::to_string(batch) +
+                " and " + std::to_string(max_length));
+  const torch::Tensor& w = model_->embed_tokens->weight;
+  return std::make_unique<TransformerKVCache>(config_.num_layers, batch, config_.kv_heads(), max_length,
+                                              config_.dim_per_head(), w.options(), /*keep_graph=*/true);
+}
 
 std::unique_ptr<KVCache> TransformerLM::make_cache(int64_t batch, int64_t max_length) {
   if (batch < 0 || max_length < 0)

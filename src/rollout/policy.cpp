@@ -8,6 +8,7 @@
 
 #include <algorithm>
 #include <limits>
+#include <optional>
 #include <string>
 #include <tuple>
 
@@ -211,25 +212,72 @@ void check_rollout_shapes(const torch::Tensor& prompt_ids, const torch::Tensor& 
 
 }  // namespace
 
+namespace {
+
+// The final hidden states (N, T, H) at the positions that predict each
+// completion token, each group's prompt run once: the prompt's last state
+// predicts token 0, completion position t token t + 1. Null when no two rows
+// share a prompt or the model has no training cache.
+std::optional<torch::Tensor> shared_prompt_states(CausalLM& model, const torch::Tensor& ids,
+                                                  const torch::Tensor& attention, const torch::Tensor& groups,
+                                                  int64_t Lp, int64_t T) {
+  const int64_t N = ids.size(0);
+  const auto [labels, inverse] = at::_unique(groups.to(ids.device(), torch::kLong), /*sorted=*/true,
+                                             /*return_inverse=*/true);
+  const int64_t U = labels.size(0);
+  if (U == N) return std::nullopt;
+  std::unique_ptr<KVCache> cache = model.make_training_cache(U, Lp + T);
+  if (!cache) return std::nullopt;
+  // The first row of each group stands for it.
+  const torch::Tensor first = torch::full({U}, N, inverse.options())
+                                  .scatter_reduce(0, inverse, torch::arange(N, inverse.options()), "amin");
+  const torch::Tensor prompt_ids = ids.narrow(1, 0, Lp), prompt_mask = attention.narrow(1, 0, Lp);
+  const torch::Tensor group_ids = prompt_ids.index_select(0, first), group_mask = prompt_mask.index_select(0, first);
+  if (!torch::equal(group_ids.index_select(0, inverse), prompt_ids) ||
+      !torch::equal(group_mask.index_select(0, inverse), prompt_mask)) {
+    throw Error("token_logprobs: prompt_groups puts rows with different prompts in one group");
+  }
+  const torch::Tensor prompt_hidden =
+      model.hidden_states(group_ids, group_mask, positions_from_mask(group_mask, Lp), cache.get());  // (U, Lp, H)
+  cache->select_rows(inverse);
+  const torch::Tensor completion_hidden = model.hidden_states(
+      ids.narrow(1, Lp, T), attention, positions_from_mask(attention, T), cache.get());  // (N, T, H)
+  const torch::Tensor last_prompt = prompt_hidden.select(1, Lp - 1).index_select(0, inverse).unsqueeze(1);
+  return torch::cat({last_prompt, completion_hidden.narrow(1, 0, T - 1)}, 1);
+}
+
+}  // namespace
+
 CompletionStates completion_states(CausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
-                                   const torch::Tensor& completion_ids, const torch::Tensor& completion_mask) {
+                                   const torch::Tensor& completion_ids, const torch::Tensor& completion_mask,
+                                   const torch::Tensor& prompt_groups) {
   check_rollout_shapes(prompt_ids, prompt_mask, completion_ids, completion_mask);
   const int64_t Lp = prompt_ids.size(1), T = completion_ids.size(1);
+  if (prompt_groups.defined() && (prompt_groups.dim() != 1 || prompt_groups.size(0) != prompt_ids.size(0))) {
+    throw Error("token_logprobs: prompt_groups must be (N) = (" + std::to_string(prompt_ids.size(0)) + "), got " +
+                c10::str(prompt_groups.sizes()));
+  }
   // Inputs may live elsewhere (a RolloutBatch is on the CPU); the result is on the model's device.
   const torch::Device device = device_of(model);
   const torch::Tensor ids = torch::cat({prompt_ids, completion_ids}, 1).to(device, torch::kLong);
   // NB: completion positions after the stop attend normally; only earlier positions matter for kept tokens.
   const torch::Tensor attention =
       torch::cat({prompt_mask.to(torch::kLong), torch::ones_like(completion_ids, torch::kLong)}, 1).to(device);
+  CompletionStates out;
+  out.kept = completion_mask.to(device).reshape({-1}).nonzero().squeeze(1);  // (M) flat indices into (N, T)
+  out.targets = ids.narrow(1, Lp, T).reshape({-1}).index_select(0, out.kept);
+  if (prompt_groups.defined() && ids.size(0) > 0) {
+    if (const auto states = shared_prompt_states(model, ids, attention, prompt_groups, Lp, T)) {
+      out.hidden = states->reshape({-1, states->size(-1)}).index_select(0, out.kept);  // (M, H)
+      return out;
+    }
+  }
   const torch::Tensor hidden = model.hidden_states(ids, attention, positions_from_mask(attention, Lp + T), nullptr);
   const int64_t H = hidden.size(-1);
   // Position Lp - 1 + t predicts completion token t.
-  CompletionStates out;
-  out.kept = completion_mask.to(device).reshape({-1}).nonzero().squeeze(1);  // (M) flat indices into (N, T)
   const torch::Tensor rows = out.kept.div(T, "floor"), cols = out.kept.remainder(T);
   const torch::Tensor flat_positions = rows * (Lp + T) + (Lp - 1) + cols;
   out.hidden = hidden.reshape({-1, H}).index_select(0, flat_positions);  // (M, H)
-  out.targets = ids.narrow(1, Lp, T).reshape({-1}).index_select(0, out.kept);
   return out;
 }
 
@@ -241,7 +289,8 @@ TokenLogprobs token_logprobs(CausalLM& model, const torch::Tensor& prompt_ids, c
                 " (greedy sampling has no log-probs; score with temperature 1)");
   }
   if (options.chunk_tokens < 1) throw Error("token_logprobs: chunk_tokens must be >= 1");
-  const CompletionStates states = completion_states(model, prompt_ids, prompt_mask, completion_ids, completion_mask);
+  const CompletionStates states =
+      completion_states(model, prompt_ids, prompt_mask, completion_ids, completion_mask, options.prompt_groups);
   const int64_t N = completion_ids.size(0), T = completion_ids.size(1);
   const torch::Tensor &h = states.hidden, &kept = states.kept;
   const torch::Tensor weight = model.output_weight();

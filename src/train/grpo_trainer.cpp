@@ -140,6 +140,7 @@ struct GRPOTrainer::Batch {
   std::vector<int64_t> global_rows;  // (N) each row's row in the step's whole batch of P·G
   torch::Tensor rewards;     // (N) float32, CPU
   torch::Tensor advantages;  // (N) float32, on the model's device
+  torch::Tensor groups;      // (N) int64, each row's prompt (rollout.group_index), on the model's device
   torch::Tensor old_logp;    // (N, T) float32, undefined when the policy cannot move before it is used
   torch::Tensor ref_logp;    // (N, T) float32, undefined when β = 0
   // |old_logp - the sampler's logprobs| over the kept tokens, when old_logp was recomputed.
@@ -385,6 +386,7 @@ GRPOTrainer::Batch GRPOTrainer::select_groups(Sampled& s) const {
   r.logprobs = r.logprobs.to(device);
   r.sampling_logprobs = r.sampling_logprobs.to(device);
   b.advantages = b.advantages.to(device);
+  b.groups = r.group_index.to(device);
   return b;
 }
 
@@ -449,6 +451,8 @@ void GRPOTrainer::fixed_logprobs(Batch& b, nlohmann::json& m) {
     std::vector<torch::Tensor> olds, refs;
     for (int64_t begin = 0; begin < N; begin += micro) {
       const Rows r = take_rows(b.rollout, torch::arange(begin, std::min(N, begin + micro), index));
+      // NB: the rows of one group share their prompt: it runs once (completion_states).
+      lo.prompt_groups = b.groups.index_select(0, r.index);
       if (recompute_old) {
         olds.push_back(widen(policy_->token_logprobs(r.prompt_ids, r.prompt_mask, r.completion_ids,
                                                      r.completion_mask, lo).logprobs, T));
@@ -525,6 +529,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
       for (int64_t begin = 0; begin < n; begin += micro) {
         const Rows r = take_rows(b.rollout, rows.narrow(0, begin, std::min(micro, n - begin)));
         po.entropy = it == 0;
+        po.prompt_groups = b.groups.index_select(0, r.index);
         const TokenLogprobs lp =
             policy_->token_logprobs(r.prompt_ids, r.prompt_mask, r.completion_ids, r.completion_mask, po);
         auto narrow_t = [&](const torch::Tensor& x) {

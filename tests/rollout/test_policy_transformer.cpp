@@ -15,6 +15,7 @@
 #include <limits>
 #include <memory>
 #include <string>
+#include <tuple>
 #include <vector>
 
 namespace {
@@ -363,4 +364,55 @@ TEST(PolicyTransformer, FinishedRowsLeaveTheDecodeBatch) {
   gc.use_cache = false;
   const grpo::Generation seeded_recomputed = policy.generate(prompts, gc, 4);
   EXPECT_TRUE(torch::equal(seeded_cached.completion_ids, seeded_recomputed.completion_ids));
+}
+
+// Each group's prompt computed once (prompt_groups): the same log-probs and the
+// same gradients as running the prompt with every row, for the whole batch and
+// for a shuffled micro-batch of rows from several groups; bit for bit in
+// batch-invariant mode. Rows of one group with different prompts are refused.
+TEST(PolicyTransformer, SharedPromptsGiveTheSameLogprobsAndGradients) {
+  auto model = small_transformer(51);
+  model->to(torch::kFloat64);
+  grpo::Policy policy(model);
+  const grpo::Generation g = policy.generate(random_prompts(51, 3, 40), config(true, 1.0), 4);
+  const torch::Tensor groups = torch::arange(3, torch::kLong).repeat_interleave(4);
+  auto run = [&](const RowsOf& r, const torch::Tensor& row_groups) {
+    model->zero_grad();
+    grpo::LogprobOptions lo;
+    lo.prompt_groups = row_groups;
+    lo.entropy = true;
+    const grpo::TokenLogprobs lp =
+        policy.token_logprobs(r.prompt_ids, r.prompt_mask, r.completion_ids, r.completion_mask, lo);
+    (lp.logprobs * torch::linspace(-1, 2, lp.logprobs.numel(), lp.logprobs.options()).view(lp.logprobs.sizes()))
+        .sum()
+        .backward();
+    std::vector<torch::Tensor> grads;
+    for (const auto& p : model->parameters()) grads.push_back(p.grad().clone());
+    return std::make_tuple(lp.logprobs.detach(), lp.entropy, grads);
+  };
+  const torch::Tensor all = torch::arange(12, torch::kLong), some = torch::tensor({5, 0, 6, 11, 4}, torch::kLong);
+  for (const torch::Tensor& rows : {all, some}) {
+    SCOPED_TRACE("rows " + std::to_string(rows.numel()));
+    const RowsOf r = rows_of(g, rows);
+    const auto [lp, entropy, grads] = run(r, torch::Tensor());
+    const auto [shared_lp, shared_entropy, shared_grads] = run(r, groups.index_select(0, rows));
+    EXPECT_TRUE(torch::allclose(lp, shared_lp, 1e-12, 1e-13)) << max_difference(lp, shared_lp);
+    EXPECT_TRUE(torch::allclose(entropy, shared_entropy, 1e-10, 1e-12));
+    for (size_t i = 0; i < grads.size(); ++i) {
+      EXPECT_TRUE(torch::allclose(grads[i], shared_grads[i], 1e-10, 1e-12))
+          << "parameter " << i << ": " << max_difference(grads[i], shared_grads[i]);
+    }
+  }
+  // Batch-invariant: the same bits.
+  model->to(torch::kFloat32);
+  model->set_batch_invariant(true);
+  const grpo::Generation e = policy.generate(random_prompts(52, 3, 40), config(true, 1.0), 4);
+  grpo::LogprobOptions lo;
+  lo.prompt_groups = groups;
+  const torch::Tensor shared =
+      policy.token_logprobs(e.prompt_ids, e.prompt_mask, e.completion_ids, e.completion_mask, lo).logprobs;
+  EXPECT_TRUE(torch::equal(shared.detach(), e.logprobs)) << max_difference(shared.detach(), e.logprobs);
+
+  lo.prompt_groups = torch::zeros({12}, torch::kLong);  // one group, three different prompts
+  EXPECT_THROW(policy.token_logprobs(e.prompt_ids, e.prompt_mask, e.completion_ids, e.completion_mask, lo), grpo::Error);
 }

@@ -48,6 +48,12 @@ class CausalLM {
   // A cache for `batch` rows and up to `max_length` positions, or null when
   // the model has none (generation then recomputes the whole prefix each step).
   virtual std::unique_ptr<KVCache> make_cache(int64_t batch, int64_t max_length);
+  // A cache whose keys and values keep their autograd graph, for a training
+  // forward that computes a prompt once and continues several rows from it
+  // (select_rows repeats it; the gradients of the rows that read it add up in
+  // the prompt's pass). Null (the default) when the model has none; callers
+  // then run the prompt with every row.
+  virtual std::unique_ptr<KVCache> make_training_cache(int64_t batch, int64_t max_length);
 
   virtual int64_t vocab_size() const = 0;
   // Longest sequence (prompt + completion) the model accepts.
@@ -92,6 +98,9 @@ class VocabularyLimit : public CausalLM {
                               const torch::Tensor& positions, KVCache* cache) override;
   torch::Tensor output_weight() override;  // inner's rows [0, vocab)
   std::unique_ptr<KVCache> make_cache(int64_t batch, int64_t max_length) override;
+  std::unique_ptr<KVCache> make_training_cache(int64_t batch, int64_t max_length) override {
+    return inner_->make_training_cache(batch, max_length);
+  }
   int64_t vocab_size() const override { return vocab_; }
   int64_t max_positions() const override;
   void set_batch_invariant(bool on) override { inner_->set_batch_invariant(on); }

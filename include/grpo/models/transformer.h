@@ -108,12 +108,14 @@ nlohmann::json hf_config(const TransformerConfig& config);
 
 // Keys and values of every layer, preallocated to max_length positions so
 // decoding appends in place. Meant for inference: what is cached is detached
-// (no gradient flows into earlier steps through the cache).
+// (no gradient flows into earlier steps through the cache). With keep_graph
+// (a training cache) nothing is preallocated: each layer's keys and values
+// are the forward's own tensors, graph included, grown by concatenation.
 class TransformerKVCache : public KVCache {
  public:
   // Zero length; tensors (B, KV, max_length, D) of `options` (the model's dtype and device).
   TransformerKVCache(int64_t num_layers, int64_t batch, int64_t num_kv_heads, int64_t max_length, int64_t head_dim,
-                     const torch::TensorOptions& options);
+                     const torch::TensorOptions& options, bool keep_graph = false);
 
   int64_t length() const override { return length_; }
   int64_t batch_size() const override { return batch_; }
@@ -124,7 +126,8 @@ class TransformerKVCache : public KVCache {
   // Forgets every position (length 0); the storage is kept.
   void clear() { length_ = 0; }
 
-  // The whole buffers of `layer`, (B, KV, max_length, D); positions from length() on are garbage.
+  // The whole buffers of `layer`, (B, KV, max_length, D); positions from length() on are garbage
+  // (with keep_graph: (B, KV, length(), D)).
   const torch::Tensor& keys(int64_t layer) const { return keys_.at(static_cast<size_t>(layer)); }
   const torch::Tensor& values(int64_t layer) const { return values_.at(static_cast<size_t>(layer)); }
 
@@ -142,6 +145,7 @@ class TransformerKVCache : public KVCache {
   int64_t batch_ = 0;
   int64_t max_length_ = 0;
   int64_t length_ = 0;
+  bool keep_graph_ = false;
 };
 
 class ModelRegistry;
@@ -188,6 +192,8 @@ class TransformerLM : public torch::nn::Module, public CausalLM {
   torch::Tensor output_weight() override;
   // A TransformerKVCache of the model's current dtype and device.
   std::unique_ptr<KVCache> make_cache(int64_t batch, int64_t max_length) override;
+  // A TransformerKVCache with keep_graph.
+  std::unique_ptr<KVCache> make_training_cache(int64_t batch, int64_t max_length) override;
 
   int64_t vocab_size() const override { return config_.vocab_size; }
   int64_t max_positions() const override { return config_.max_positions(); }

@@ -43,6 +43,10 @@ struct LogprobOptions {
   double temperature = 1.0;
   int64_t chunk_tokens = 1024;  // completion tokens whose logits exist at once (in float32, chunk × V)
   bool entropy = false;         // also return each token's entropy (no gradient)
+  // (N) int64 or undefined: rows with equal values share one prompt (the same
+  // prompt_ids and prompt_mask, checked), which then runs once for all of
+  // them (completion_states). Same log-probs and gradients as without.
+  torch::Tensor prompt_groups;
 };
 
 struct TokenLogprobs {
@@ -59,9 +63,17 @@ struct CompletionStates {
   torch::Tensor targets;  // (M) int64, the kept completion tokens
   torch::Tensor kept;     // (M) int64, their flat indices into (N, T)
 };
-// Raises grpo::Error on shapes that disagree.
+// With `prompt_groups` (N) int64, rows with equal values must hold the same
+// prompt: each such prompt runs once, through the model's training cache
+// (CausalLM::make_training_cache), and its rows' completions continue from
+// its keys and values, so the prompt's forward and backward are done once per
+// group rather than once per row, with the same states and gradients (in
+// batch-invariant mode the same bits). Without a training cache, or with no
+// two rows sharing, it is the one forward. Raises grpo::Error on shapes that
+// disagree or rows of one group with different prompts.
 CompletionStates completion_states(CausalLM& model, const torch::Tensor& prompt_ids, const torch::Tensor& prompt_mask,
-                                   const torch::Tensor& completion_ids, const torch::Tensor& completion_mask);
+                                   const torch::Tensor& completion_ids, const torch::Tensor& completion_mask,
+                                   const torch::Tensor& prompt_groups = {});
 
 // Log-probabilities of the completion tokens under `model`: one forward over
 // prompt + completion, then the token_logprobs op (grpo/ops/token_logprobs.h)
