@@ -616,22 +616,22 @@ std::shared_ptr<TransformerLM> TransformerLM::uninitialized(const TransformerCon
 
 torch::Tensor TransformerLM::output_weight() { return lm_head_ ? lm_head_->weight : model_->embed_tokens->weight; }
 
-std::unique_ptr<KVCache> TransformerLM::make_training_cache(int64_t batch, int64_t max_length) {
+std::unique_ptr<KVCache> TransformerLM::new_cache(int64_t batch, int64_t max_length, bool keep_graph,
+                                                  const char* who) const {
   if (batch < 0 || max_length < 0)
-    throw Error("TransformerLM::make_training_cache: batch and max_length must be >= 0, got " + std::to_string(batch) +
-                " and " + std::to_string(max_length));
+    throw Error(std::string("TransformerLM::") + who + ": batch and max_length must be >= 0, got " +
+                std::to_string(batch) + " and " + std::to_string(max_length));
   const torch::Tensor& w = model_->embed_tokens->weight;
   return std::make_unique<TransformerKVCache>(config_.num_layers, batch, config_.kv_heads(), max_length,
-                                              config_.dim_per_head(), w.options(), /*keep_graph=*/true);
+                                              config_.dim_per_head(), w.options(), keep_graph);
+}
+
+std::unique_ptr<KVCache> TransformerLM::make_training_cache(int64_t batch, int64_t max_length) {
+  return new_cache(batch, max_length, /*keep_graph=*/true, "make_training_cache");
 }
 
 std::unique_ptr<KVCache> TransformerLM::make_cache(int64_t batch, int64_t max_length) {
-  if (batch < 0 || max_length < 0)
-    throw Error("TransformerLM::make_cache: batch and max_length must be >= 0, got " + std::to_string(batch) + " and " +
-                std::to_string(max_length));
-  const torch::Tensor& w = model_->embed_tokens->weight;
-  return std::make_unique<TransformerKVCache>(config_.num_layers, batch, config_.kv_heads(), max_length,
-                                              config_.dim_per_head(), w.options());
+  return new_cache(batch, max_length, /*keep_graph=*/false, "make_cache");
 }
 
 torch::Tensor TransformerLM::hidden_states(const torch::Tensor& ids, const torch::Tensor& attention_mask,

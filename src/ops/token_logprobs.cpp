@@ -56,6 +56,9 @@ void check_projection(const at::Tensor& hidden, const at::Tensor& weight, double
   TORCH_CHECK(chunk >= 1, kOp, ": chunk_tokens must be >= 1, got ", chunk);
 }
 
+// Each row's entropy -Σ p·log p from its log-probabilities logp (c, V).
+at::Tensor row_entropy(const at::Tensor& logp) { return -(logp.exp() * logp).sum(-1); }
+
 // dz (c, V) float32 · weight (V, H): the weight read as it is when float32,
 // else converted kVocabBlock rows at a time. Returns (c, H) float32.
 at::Tensor times_weight(const at::Tensor& dz, const at::Tensor& weight) {
@@ -90,8 +93,7 @@ struct ChunkedLogprobs : public torch::autograd::Function<ChunkedLogprobs> {
       logprobs.narrow(0, begin, c).copy_(z.gather(1, targets.narrow(0, begin, c).unsqueeze(1)).squeeze(1) - chunk_lse);
       if (entropy) {
         // NB: -Σ p·log p with log p = z - lse; lse - Σ p·z would cancel when the entropy is small.
-        const at::Tensor logp = z - chunk_lse.unsqueeze(1);
-        entropies.narrow(0, begin, c).copy_(-(logp.exp() * logp).sum(-1));
+        entropies.narrow(0, begin, c).copy_(row_entropy(z - chunk_lse.unsqueeze(1)));
       }
     }
     ctx->save_for_backward({hidden, weight, targets, lse});
@@ -188,8 +190,7 @@ at::Tensor token_entropy(const at::Tensor& hidden, const at::Tensor& weight, dou
   at::Tensor entropy = at::empty({M}, hidden.options().dtype(at::kFloat));
   for (int64_t begin = 0; begin < M; begin += chunk_tokens) {
     const int64_t c = std::min(chunk_tokens, M - begin);
-    const at::Tensor logp = ops::chunk_logits(hidden, weight, begin, c, temperature).log_softmax(-1);
-    entropy.narrow(0, begin, c).copy_(-(logp.exp() * logp).sum(-1));
+    entropy.narrow(0, begin, c).copy_(ops::row_entropy(ops::chunk_logits(hidden, weight, begin, c, temperature).log_softmax(-1)));
   }
   return entropy;
 }

@@ -210,10 +210,6 @@ void check_rollout_shapes(const torch::Tensor& prompt_ids, const torch::Tensor& 
   if (prompt_ids.size(1) < 1) fail("the prompts are empty (Lp = 0)");
 }
 
-}  // namespace
-
-namespace {
-
 // The final hidden states (N, T, H) at the positions that predict each
 // completion token, each group's prompt run once: the prompt's last state
 // predicts token 0, completion position t token t + 1. Null when no two rows

@@ -125,6 +125,23 @@ torch::Tensor importance_weights(const torch::Tensor& old_logp, const torch::Ten
   return w.expand_as(m) * m;
 }
 
+// Sum, count and extremes of values gathered a micro-batch at a time.
+struct Summary {
+  double sum = 0, count = 0;
+  double min = std::numeric_limits<double>::infinity(), max = -std::numeric_limits<double>::infinity();
+  void add(const torch::Tensor& values) {
+    if (values.numel() == 0) return;
+    // NB: one read from the device for the three.
+    const torch::Tensor v = values.detach().to(torch::kDouble);
+    const torch::Tensor s = torch::stack({v.sum(), v.min(), v.max()}).cpu();
+    const auto a = s.accessor<double, 1>();
+    sum += a[0];
+    count += static_cast<double>(values.numel());
+    min = std::min(min, a[1]);
+    max = std::max(max, a[2]);
+  }
+};
+
 double mean_of(const std::vector<double>& v) {
   double s = 0;
   for (double x : v) s += x;
@@ -144,7 +161,7 @@ struct GRPOTrainer::Batch {
   torch::Tensor old_logp;    // (N, T) float32, undefined when the policy cannot move before it is used
   torch::Tensor ref_logp;    // (N, T) float32, undefined when β = 0
   // |old_logp - the sampler's logprobs| over the kept tokens, when old_logp was recomputed.
-  double logp_diff_sum = 0, logp_diff_tokens = 0, logp_diff_max = 0;
+  Summary logp_gap;
 };
 
 struct GRPOTrainer::Sampled {
@@ -466,10 +483,7 @@ void GRPOTrainer::fixed_logprobs(Batch& b, nlohmann::json& m) {
     if (recompute_old) {
       b.old_logp = torch::cat(olds);
       const torch::Tensor kept = b.rollout.completion_mask.to(torch::kBool);
-      const torch::Tensor diff = (b.old_logp - b.rollout.logprobs).abs().masked_select(kept).to(torch::kDouble);
-      b.logp_diff_sum = diff.sum().item<double>();
-      b.logp_diff_tokens = static_cast<double>(diff.numel());
-      b.logp_diff_max = diff.numel() > 0 ? diff.max().item<double>() : 0.0;
+      b.logp_gap.add((b.old_logp - b.rollout.logprobs).abs().masked_select(kept));
     }
     if (reference_) b.ref_logp = torch::cat(refs);
   }
@@ -503,10 +517,8 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
     kDiff, kDiffTokens, kWeight, kWeightCount, kSums
   };
   std::vector<double> sums(kSums, 0.0), losses, norms, lrs;
-  // This rank's largest |logp - the sampler's|, and its smallest and largest importance weight.
-  double diff_max = b.logp_diff_max, weight_min = std::numeric_limits<double>::infinity(), weight_max = 0;
-  sums[kDiff] = b.logp_diff_sum;
-  sums[kDiffTokens] = b.logp_diff_tokens;
+  // This rank's |logp - the sampler's| and importance weights.
+  Summary gap = b.logp_gap, weights;
   // NB: without a recomputed pass, the first update's forward is at the sampling weights: measure it there.
   const bool diff_in_update = !b.old_logp.defined() || g.old_logprobs == "sampler";
   const std::string& correction = g.importance_correction;
@@ -539,11 +551,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
         const torch::Tensor kept = mask.to(torch::kBool);
         if (diff_in_update && it == 0 && u == 0) {
           torch::NoGradGuard no_grad;
-          const torch::Tensor diff =
-              (lp.logprobs.detach() - narrow_t(b.rollout.logprobs)).abs().masked_select(kept).to(torch::kDouble);
-          sums[kDiff] += diff.sum().item<double>();
-          sums[kDiffTokens] += static_cast<double>(diff.numel());
-          if (diff.numel() > 0) diff_max = std::max(diff_max, diff.max().item<double>());
+          gap.add((lp.logprobs.detach() - narrow_t(b.rollout.logprobs)).abs().masked_select(kept));
         }
         torch::Tensor advantages = b.advantages.index_select(0, r.index);  // (n), or (n, T') weighted per token
         if (correction != "none") {
@@ -555,14 +563,7 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
           advantages = advantages.unsqueeze(1) * w;
           if (it == 0) {
             // TRL's statistics: over the kept tokens, or one per sequence.
-            const torch::Tensor seen = sequence_weights ? w.select(1, 0).masked_select(kept.any(1)) : w.masked_select(kept);
-            const torch::Tensor s = seen.to(torch::kDouble);
-            sums[kWeight] += s.sum().item<double>();
-            sums[kWeightCount] += static_cast<double>(s.numel());
-            if (s.numel() > 0) {
-              weight_min = std::min(weight_min, s.min().item<double>());
-              weight_max = std::max(weight_max, s.max().item<double>());
-            }
+            weights.add(sequence_weights ? w.select(1, 0).masked_select(kept.any(1)) : w.masked_select(kept));
           }
         }
         const GrpoLossResult out =
@@ -591,6 +592,8 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
       lrs.push_back(lr);
     }
   }
+  sums[kDiff] = gap.sum, sums[kDiffTokens] = gap.count;
+  sums[kWeight] = weights.sum, sums[kWeightCount] = weights.count;
   if (dist_->active()) {
     // NB: one all-reduce for the step's statistics: the sums, each update's loss (each rank's part of it),
     // then each rank's extremes in slots of its own, so that the sum gathers them.
@@ -599,16 +602,16 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
     const int64_t ranks = dist_->world_size(), extremes = static_cast<int64_t>(packed.size());
     packed.resize(packed.size() + 3 * static_cast<size_t>(ranks), 0.0);
     const size_t mine = static_cast<size_t>(extremes + 3 * dist_->rank());
-    packed[mine] = diff_max, packed[mine + 1] = weight_min, packed[mine + 2] = weight_max;
+    packed[mine] = gap.max, packed[mine + 1] = weights.min, packed[mine + 2] = weights.max;
     const torch::Tensor total = dist_->all_reduce_sum(torch::tensor(packed, torch::kFloat64),
                                                       "the loss statistics of step " + std::to_string(step_ + 1));
     const auto t = total.accessor<double, 1>();
     for (size_t i = 0; i < sums.size(); ++i) sums[i] = t[static_cast<int64_t>(i)];
     for (size_t i = 0; i < losses.size(); ++i) losses[i] = t[static_cast<int64_t>(sums.size() + i)];
     for (int64_t k = 0; k < ranks; ++k) {
-      diff_max = std::max(diff_max, t[extremes + 3 * k]);
-      weight_min = std::min(weight_min, t[extremes + 3 * k + 1]);
-      weight_max = std::max(weight_max, t[extremes + 3 * k + 2]);
+      gap.max = std::max(gap.max, t[extremes + 3 * k]);
+      weights.min = std::min(weights.min, t[extremes + 3 * k + 1]);
+      weights.max = std::max(weights.max, t[extremes + 3 * k + 2]);
     }
   }
   const double denom = std::max(1.0, sums[kTokens]);
@@ -623,12 +626,12 @@ void GRPOTrainer::update(Batch& b, nlohmann::json& m) {
   // TRL's names: how far the trainer's log-probs are from those the sampler recorded (0 when exact).
   if (sums[kDiffTokens] > 0) {
     m["sampling/sampling_logp_difference/mean"] = sums[kDiff] / sums[kDiffTokens];
-    m["sampling/sampling_logp_difference/max"] = diff_max;
+    m["sampling/sampling_logp_difference/max"] = gap.max;
   }
   if (sums[kWeightCount] > 0) {
-    m["sampling/importance_sampling_ratio/min"] = weight_min;
+    m["sampling/importance_sampling_ratio/min"] = weights.min;
     m["sampling/importance_sampling_ratio/mean"] = sums[kWeight] / sums[kWeightCount];
-    m["sampling/importance_sampling_ratio/max"] = weight_max;
+    m["sampling/importance_sampling_ratio/max"] = weights.max;
   }
   if (dist_->active()) m["distributed/overlapped_buckets"] = optimizer_->overlapped_fraction();
 }

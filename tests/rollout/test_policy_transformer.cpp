@@ -243,6 +243,10 @@ TEST(PolicyTransformer, BatchInvariantModeMatchesTheDefaultToRounding) {
   dynamic.rope_scaling->rope_type = "dynamic";
   dynamic.rope_scaling->factor = 2.0;
   EXPECT_THROW(grpo::TransformerLM(dynamic).set_batch_invariant(true), grpo::Error);
+  // A model without the mode refuses to turn it on, and may be told to keep it off.
+  auto user_model = grpo_test::mean_lm();
+  EXPECT_THROW(user_model->set_batch_invariant(true), grpo::Error);
+  EXPECT_NO_THROW(user_model->set_batch_invariant(false));
 }
 
 // The filtered distribution's log-prob: top-k renormalizes over the k kept
@@ -415,4 +419,7 @@ TEST(PolicyTransformer, SharedPromptsGiveTheSameLogprobsAndGradients) {
 
   lo.prompt_groups = torch::zeros({12}, torch::kLong);  // one group, three different prompts
   EXPECT_THROW(policy.token_logprobs(e.prompt_ids, e.prompt_mask, e.completion_ids, e.completion_mask, lo), grpo::Error);
+  lo.prompt_groups = torch::zeros({11}, torch::kLong);  // not one per row
+  EXPECT_THROW(policy.token_logprobs(e.prompt_ids, e.prompt_mask, e.completion_ids, e.completion_mask, lo), grpo::Error);
+  EXPECT_THROW(model->make_training_cache(-1, 4), grpo::Error);
 }

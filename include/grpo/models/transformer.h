@@ -220,6 +220,8 @@ class TransformerLM : public torch::nn::Module, public CausalLM {
  private:
   struct Uninitialized {};
   TransformerLM(const TransformerConfig& config, Uninitialized);
+  // make_cache and make_training_cache: checks, and the cache of this model's shape, dtype and device.
+  std::unique_ptr<KVCache> new_cache(int64_t batch, int64_t max_length, bool keep_graph, const char* who) const;
 
   TransformerConfig config_;
   std::shared_ptr<detail::TransformerBody> model_;  // "model"
