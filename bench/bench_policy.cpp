@@ -2,11 +2,13 @@
 // decoding with the KV cache vs recomputing the whole prefix every step, and
 // prefilling each prompt once for its G completions vs prefilling every row;
 // and the training log-prob forward + backward with each group's prompt run
-// once (LogprobOptions::prompt_groups) vs with every row.
+// once (LogprobOptions::prompt_groups) vs with every row; and the next-token
+// draw against torch::multinomial.
 // Shapes: P prompts, G completions each, N = P·G rows, Lp prompt positions.
 #include <benchmark/benchmark.h>
 #include <grpo/models/transformer.h>
 #include <grpo/rollout/policy.h>
+#include <grpo/rollout/sampling.h>
 #include <torch/torch.h>
 
 #include <memory>
@@ -109,6 +111,24 @@ void BM_TrainLogprobs(benchmark::State& state, bool shared) {
   state.SetItemsProcessed(state.iterations() * N * T);  // completion tokens scored
 }
 
+// One token for each of 16 rows from a distribution over range(0) tokens:
+// grpo::draw_from_probs (one uniform number per row, the inverse
+// distribution function) against torch::multinomial (one exponential number
+// per token), the draw before it.
+void BM_Draw(benchmark::State& state, bool inverse_cdf) {
+  const int64_t B = 16, V = state.range(0);
+  torch::manual_seed(0);
+  const torch::Tensor probs = torch::randn({B, V}).softmax(-1);
+  at::Generator generator = at::globalContext().defaultGenerator(torch::kCPU).clone();
+  for (auto _ : state) {
+    const torch::Tensor tokens =
+        inverse_cdf ? grpo::draw_from_probs(probs, torch::rand({B}, generator, torch::kFloat64))
+                    : torch::multinomial(probs, 1, /*replacement=*/false, generator).squeeze(-1);
+    benchmark::DoNotOptimize(tokens.data_ptr());
+  }
+  state.SetItemsProcessed(state.iterations() * B);  // tokens drawn
+}
+
 }  // namespace
 
 BENCHMARK_CAPTURE(BM_TrainLogprobs, shared_prompt, true)->Arg(150)->Arg(1500)->Unit(benchmark::kMillisecond)->UseRealTime();
@@ -122,5 +142,8 @@ BENCHMARK_CAPTURE(BM_Decode, recompute, false)
     ->UseRealTime();
 BENCHMARK_CAPTURE(BM_Prefill, shared_prefix, true)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
 BENCHMARK_CAPTURE(BM_Prefill, every_row, false)->Arg(256)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+BENCHMARK_CAPTURE(BM_Draw, inverse_cdf, true)->Arg(512)->Arg(8192)->Arg(151936)->Unit(benchmark::kMicrosecond)->UseRealTime();
+BENCHMARK_CAPTURE(BM_Draw, multinomial, false)->Arg(512)->Arg(8192)->Arg(151936)->Unit(benchmark::kMicrosecond)->UseRealTime();
 
 BENCHMARK_MAIN();

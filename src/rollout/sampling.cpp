@@ -62,25 +62,55 @@ torch::Tensor logprob_of(const torch::Tensor& z, const torch::Tensor& tokens) {
 }
 
 torch::Tensor draw(const torch::Tensor& logits, const GenerationConfig& config,
-                   const std::function<torch::Tensor(const torch::Tensor&)>& multinomial,
-                   torch::Tensor* sampling_logprobs) {
+                   const std::function<torch::Tensor(int64_t)>& uniforms, torch::Tensor* sampling_logprobs) {
   if (config.temperature == 0) {
     torch::Tensor tokens = logits.argmax(-1);
     if (sampling_logprobs != nullptr) *sampling_logprobs = torch::zeros(tokens.sizes(), logits.options().dtype(torch::kFloat32));
     return tokens;
   }
   const torch::Tensor z = filtered_logits(logits, config);
-  torch::Tensor tokens = multinomial(z.softmax(-1));
+  torch::Tensor tokens = draw_from_probs(z.softmax(-1), uniforms(z.size(0)));
   if (sampling_logprobs != nullptr) *sampling_logprobs = logprob_of(z, tokens);
   return tokens;
 }
 
+torch::TensorOptions uniform_options(const torch::Tensor& logits) {
+  return torch::TensorOptions().dtype(torch::kFloat64).device(logits.device());
+}
+
 }  // namespace
+
+torch::Tensor draw_from_probs(const torch::Tensor& probs, const torch::Tensor& uniforms) {
+  TORCH_CHECK(probs.dim() == 2 && probs.size(1) > 0, "draw_from_probs: probs must be (B, V), got ", probs.sizes());
+  TORCH_CHECK(uniforms.dim() == 1 && uniforms.size(0) == probs.size(0), "draw_from_probs: uniforms must be (B) with B = ",
+              probs.size(0), ", got ", uniforms.sizes());
+  // NB: a float32 running sum over a large vocabulary drifts by more than
+  // the smallest probabilities, and a float64 one over every token is a
+  // serial loop; so the blocks' masses are float64 sums (vectorized), and only
+  // the chosen block is scanned in float64.
+  constexpr int64_t kBlock = 256;
+  const int64_t B = probs.size(0), V = probs.size(1), blocks = (V + kBlock - 1) / kBlock;
+  const torch::Tensor padded = torch::constant_pad_nd(probs, {0, blocks * kBlock - V}, 0).view({B, blocks, kBlock});
+  const torch::Tensor ends = padded.sum(-1, /*keepdim=*/false, torch::kFloat64).cumsum(-1);  // (B, blocks)
+  const torch::Tensor x = (uniforms.to(torch::kFloat64) * ends.select(1, blocks - 1)).unsqueeze(1);  // (B, 1)
+  // The block where the running mass passes x, and x's place in it.
+  const torch::Tensor block = torch::searchsorted(ends, x, /*out_int32=*/false, /*right=*/true).clamp_max_(blocks - 1);
+  const torch::Tensor start = torch::where(block > 0, ends.gather(1, (block - 1).clamp_min(0)), torch::zeros_like(x));
+  const torch::Tensor in_block =
+      padded.gather(1, block.unsqueeze(-1).expand({B, 1, kBlock})).squeeze(1).cumsum(-1, torch::kFloat64);  // (B, K)
+  // NB: the block's own scan can end a rounding below its pairwise sum; a
+  // target under its last value always lands on a token of positive mass
+  // (the first whose running mass exceeds it), so it is held below that.
+  const torch::Tensor last = in_block.narrow(1, kBlock - 1, 1);
+  const torch::Tensor target = torch::minimum((x - start).clamp_min(0), torch::nextafter(last, torch::zeros_like(last)));
+  const torch::Tensor index = torch::searchsorted(in_block, target, /*out_int32=*/false, /*right=*/true);
+  return (block * kBlock + index).squeeze(1);
+}
 
 torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationConfig& config, at::Generator& generator,
                                 torch::Tensor* sampling_logprobs) {
-  return draw(logits, config, [&](const torch::Tensor& probs) {
-    return torch::multinomial(probs, 1, /*replacement=*/false, generator).squeeze(-1);
+  return draw(logits, config, [&](int64_t rows) {
+    return torch::rand({rows}, generator, uniform_options(logits));
   }, sampling_logprobs);
 }
 
@@ -89,14 +119,11 @@ torch::Tensor sample_next_token(const torch::Tensor& logits, const GenerationCon
                                 torch::Tensor* sampling_logprobs) {
   TORCH_CHECK(static_cast<int64_t>(generators.size()) * rows_each == logits.size(0), "sample_next_token: ",
               generators.size(), " generators of ", rows_each, " rows for ", logits.size(0), " rows");
-  return draw(logits, config, [&](const torch::Tensor& probs) {
+  return draw(logits, config, [&](int64_t) {
     std::vector<torch::Tensor> draws;
     draws.reserve(generators.size());
-    for (size_t i = 0; i < generators.size(); ++i) {
-      draws.push_back(torch::multinomial(probs.narrow(0, static_cast<int64_t>(i) * rows_each, rows_each), 1,
-                                         /*replacement=*/false, generators[i]));
-    }
-    return torch::cat(draws).squeeze(-1);
+    for (at::Generator& generator : generators) draws.push_back(torch::rand({rows_each}, generator, uniform_options(logits)));
+    return torch::cat(draws);
   }, sampling_logprobs);
 }
 

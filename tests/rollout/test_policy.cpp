@@ -9,8 +9,10 @@
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
+#include <cmath>
 #include <memory>
 #include <set>
+#include <vector>
 
 #include "rollout/rollout_util.h"
 
@@ -149,6 +151,53 @@ TEST(Sampling, TopPRespectsItsMass) {
   c.top_p = 1;
   c.min_p = 0.4;
   EXPECT_TRUE((grpo::sample_next_token(logits, c, gen) < 2).all().item<bool>());
+}
+
+TEST(Sampling, DrawFromProbsFollowsTheWeightsAcrossBlocks) {
+  // V 600 spans three blocks of 256; weight on tokens at both ends of a block,
+  // in the last, partial block, and nowhere else (unnormalized: sum 2).
+  const int64_t V = 600, B = 200000;
+  const std::vector<int64_t> tokens = {0, 255, 256, 511, 599};
+  const std::vector<double> weights = {0.2, 0.4, 0.6, 0.3, 0.5};
+  for (torch::ScalarType dtype : {torch::kFloat32, torch::kFloat64}) {
+    torch::Tensor row = torch::zeros({V}, dtype);
+    for (size_t i = 0; i < tokens.size(); ++i) row[tokens[i]] = weights[i];
+    at::Generator gen = at::globalContext().defaultGenerator(torch::kCPU).clone();
+    gen.set_current_seed(7);
+    const torch::Tensor u = torch::rand({B}, gen, torch::kFloat64);
+    const torch::Tensor drawn = grpo::draw_from_probs(row.unsqueeze(0).expand({B, V}), u);
+    ASSERT_EQ(drawn.sizes(), torch::IntArrayRef({B}));
+    const torch::Tensor counts = torch::bincount(drawn, {}, V);
+    EXPECT_EQ(counts.sum().item<int64_t>(), B);
+    for (size_t i = 0; i < tokens.size(); ++i) {
+      // Binomial standard deviation at most sqrt(0.25 / B) = 0.0011; 0.006 is over 5 of them.
+      EXPECT_NEAR(counts[tokens[i]].item<double>() / B, weights[i] / 2.0, 0.006) << "token " << tokens[i];
+    }
+    EXPECT_EQ(counts.index_select(0, torch::tensor(tokens)).sum().item<int64_t>(), B) << "a token of zero weight was drawn";
+  }
+}
+
+TEST(Sampling, DrawFromProbsEdgesAndErrors) {
+  // The inverse distribution function at its ends: u 0 takes the first token
+  // of positive weight, u just below 1 the last, never the zero-weight tokens after it.
+  torch::Tensor probs = torch::zeros({3, 300});
+  probs[0][4] = 1.0;
+  probs[1][4] = 0.5;
+  probs[1][260] = 0.5;
+  probs[2][0] = 1e-30;  // tiny weights are still weights
+  probs[2][299] = 1e-30;
+  const torch::Tensor u = torch::tensor({0.0, std::nextafter(1.0, 0.0), 0.75}, torch::kFloat64);
+  const torch::Tensor drawn = grpo::draw_from_probs(probs, u);
+  EXPECT_EQ(drawn[0].item<int64_t>(), 4);
+  EXPECT_EQ(drawn[1].item<int64_t>(), 260);
+  EXPECT_EQ(drawn[2].item<int64_t>(), 299);
+  EXPECT_EQ(grpo::draw_from_probs(probs, torch::zeros({3}, torch::kFloat64))[1].item<int64_t>(), 4);
+  // A vocabulary smaller than a block.
+  EXPECT_EQ(grpo::draw_from_probs(torch::tensor({{0.0, 0.0, 2.0}}), torch::tensor({0.9}))[0].item<int64_t>(), 2);
+  EXPECT_THROW(grpo::draw_from_probs(torch::ones({4}), torch::zeros({4})), c10::Error);
+  EXPECT_THROW(grpo::draw_from_probs(torch::ones({2, 4}), torch::zeros({3})), c10::Error);
+  EXPECT_THROW(grpo::tempered_logprobs(torch::zeros({2, 4}), torch::zeros({2}, torch::kLong), 0.0), c10::Error);
+  EXPECT_THROW(grpo::tempered_logprobs(torch::zeros({2, 4}), torch::zeros({2}, torch::kLong), -1.0), c10::Error);
 }
 
 TEST(Policy, BadInputsRaise) {

@@ -271,7 +271,9 @@ TEST(PolicyTransformer, SamplingLogprobsAreTheFilteredDistributions) {
       model->forward(ids, attention, grpo::positions_from_mask(attention, Lp + T), nullptr).narrow(1, Lp - 1, T) / 1.3;
   const torch::Tensor kth = std::get<0>(z.topk(3, -1)).narrow(-1, 2, 1);
   const torch::Tensor filtered = z.masked_fill(z < kth, -std::numeric_limits<float>::infinity()).log_softmax(-1);
-  const torch::Tensor expected = filtered.gather(2, g.completion_ids.unsqueeze(-1)).squeeze(-1) * g.completion_mask;
+  // NB: after a completion's EOS the pad token may lie outside the top k (-inf), so masked, not multiplied.
+  const torch::Tensor expected =
+      filtered.gather(2, g.completion_ids.unsqueeze(-1)).squeeze(-1).masked_fill(mask.logical_not(), 0);
   EXPECT_TRUE(torch::allclose(g.sampling_logprobs, expected, 1e-5, 1e-5)) << max_difference(g.sampling_logprobs, expected);
 }
 

@@ -29,9 +29,18 @@ struct GenerationConfig {
   void validate() const;
 };
 
+// One token per row (B) from the weights probs (B, V) (non-negative, each
+// row's sum positive; they need not sum to 1) and one uniform number in
+// [0, 1) per row (B): the first token whose running sum of probs exceeds
+// uniform · the row's sum (the inverse of its distribution function), summed
+// in float64. A token of zero weight is never drawn. This is how
+// sample_next_token draws: one random number per row, where
+// torch::multinomial draws one per token of the vocabulary.
+torch::Tensor draw_from_probs(const torch::Tensor& probs, const torch::Tensor& uniforms);
+
 // The next token for each row (B) from the last logits (B, V) under config's
-// temperature / top-k / top-p / min-p, drawing from `generator`; temperature
-// 0 takes the argmax. When `sampling_logprobs` is given it receives (B)
+// temperature / top-k / top-p / min-p, drawn by draw_from_probs with one
+// float64 uniform per row from `generator`; temperature 0 takes the argmax. When `sampling_logprobs` is given it receives (B)
 // float32: the log-probability of each drawn token under the distribution it
 // was drawn from, the tempered softmax renormalized over the tokens the
 // filters keep (0 for the argmax).
