@@ -181,3 +181,20 @@ TEST_F(ReadFile, JsonSyntaxErrorsNameLineAndColumn) {
   EXPECT_EQ(grpo::read_json_file(path)["a"][1], 2);
   EXPECT_HAS(error_of([] { grpo::parse_json("", "stdin"); }), "stdin: line 1, column 1: invalid JSON");
 }
+
+// A byte-level tokenizer can end a completion inside a multi-byte character:
+// such text reaches reports, metrics and stdout, where nlohmann's own dump
+// raises type_error.316; json_text writes U+FFFD for each bad byte instead.
+TEST(JsonText, InvalidUtf8IsReplacedNotFatal) {
+  const std::string cut = "caf\xC3";            // "café" cut after the first byte of "é"
+  const std::string stray = "a\xFF" "b\xE2\x82";  // a stray byte, and a 3-byte character missing its last
+  const nlohmann::json j = {{"completion", cut}, {"samples", {stray, "ok"}}};
+  EXPECT_THROW((void)j.dump(2), nlohmann::json::type_error);
+  const std::string text = grpo::json_text(j, 2);
+  const nlohmann::json back = nlohmann::json::parse(text);
+  EXPECT_EQ(back["completion"].get<std::string>(), "caf\xEF\xBF\xBD");
+  EXPECT_EQ(back["samples"][0].get<std::string>(), "a\xEF\xBF\xBD" "b\xEF\xBF\xBD");
+  EXPECT_EQ(back["samples"][1].get<std::string>(), "ok");
+  // Valid text, non-ASCII included, is written as it is; one line without an indent.
+  EXPECT_EQ(grpo::json_text(nlohmann::json{{"k", "é ✓"}}), "{\"k\":\"é ✓\"}");
+}

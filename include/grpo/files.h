@@ -70,6 +70,13 @@ std::string read_file(const std::string& path, const std::string& expected = "a 
 // `text` parsed as JSON; a syntax error is grpo::Error
 //   "<where>: line L, column C: invalid JSON: <reason>".
 nlohmann::json parse_json(const std::string& text, const std::string& where);
+// `j` as JSON text (indent as nlohmann's dump: -1 one line). A string that is
+// not valid UTF-8 (a model's completion cut inside a multi-byte character, a
+// prompt file's stray byte) is written with U+FFFD for each bad byte instead
+// of raising: text from a model is data, never a reason to lose a run. Every
+// file, report and stdout JSON the library writes goes through here.
+std::string json_text(const nlohmann::json& j, int indent = -1);
+
 // read_file then parse_json, with `path` as where.
 nlohmann::json read_json_file(const std::string& path, const std::string& expected = "a JSON file");
 

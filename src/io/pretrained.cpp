@@ -5,6 +5,7 @@
 #include <torch/torch.h>
 
 #include <filesystem>
+#include <fstream>
 
 #include "grpo/error.h"
 #include "grpo/files.h"
@@ -110,6 +111,48 @@ void export_pretrained(const CausalLM& model, const Tokenizer* tokenizer, const 
         write_file_atomic((tmp / "generation_config.json").string(), generation.dump(2) + "\n");
       },
       "folder");
+}
+
+void check_export_target(const std::string& out, const std::string& source, const std::string& format,
+                         bool overwrite) {
+  if (format != "hf" && format != "gguf") throw Error("export: format must be \"hf\" or \"gguf\", got \"" + format + "\"");
+  if (out.empty()) throw Error("export: --out is empty");
+  std::error_code ec;
+  const fs::path target = fs::weakly_canonical(fs::absolute(out), ec);
+  const fs::path from = fs::weakly_canonical(fs::absolute(source), ec);
+  // NB: lexically, component by component: "runs/a" holds "runs/a/checkpoint-3", not "runs/ab".
+  const auto holds = [](const fs::path& outer, const fs::path& inner) {
+    auto o = outer.begin(), i = inner.begin();
+    for (; o != outer.end() && !o->empty(); ++o, ++i) {
+      if (i == inner.end() || *o != *i) return false;
+    }
+    return true;
+  };
+  if (holds(target, from)) {
+    throw Error("export: --out " + out + (target == from ? " is the model being exported" : " holds the model being exported (" + source + ")") +
+                "; write the export somewhere else");
+  }
+  const fs::file_status status = fs::symlink_status(target, ec);
+  if (ec || !fs::exists(status) || overwrite) return;
+  const std::string refuse = "export: --out " + out + " exists and ";
+  const std::string advice = "; give --overwrite to replace it, or another --out";
+  if (format == "gguf") {
+    if (!fs::is_regular_file(status)) throw Error(refuse + "is not a file" + advice);
+    std::string magic(4, '\0');
+    std::ifstream in(target, std::ios::binary);
+    if (!in.read(magic.data(), 4) || magic != "GGUF") throw Error(refuse + "is not a GGUF file" + advice);
+    return;
+  }
+  if (!fs::is_directory(status)) throw Error(refuse + "is not a folder" + advice);
+  for (const auto& entry : fs::directory_iterator(target, ec)) {
+    if (!entry.is_regular_file()) {
+      throw Error(refuse + "is not a Hugging Face model folder (it holds " + entry.path().filename().string() + "/)" +
+                  advice);
+    }
+  }
+  if (!fs::exists(target / "config.json")) {
+    throw Error(refuse + "is not a Hugging Face model folder (no config.json)" + advice);
+  }
 }
 
 }  // namespace grpo

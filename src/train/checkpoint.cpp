@@ -69,9 +69,9 @@ void write_checkpoint(const std::string& dir, const CheckpointContents& contents
           write_archive(archive, (tmp / "optimizer.pt").string(), "the optimizer state");
         }
         if (!contents.trainer_state.is_null()) {
-          write_file_atomic((tmp / "trainer_state.json").string(), contents.trainer_state.dump(2) + "\n");
+          write_file_atomic((tmp / "trainer_state.json").string(), json_text(contents.trainer_state, 2) + "\n");
         }
-        if (!contents.config.is_null()) write_file_atomic((tmp / "config.json").string(), contents.config.dump(2) + "\n");
+        if (!contents.config.is_null()) write_file_atomic((tmp / "config.json").string(), json_text(contents.config, 2) + "\n");
       },
       "checkpoint");
 }

@@ -779,7 +779,7 @@ nlohmann::json GRPOTrainer::report() const {
 
 void GRPOTrainer::write_outputs() const {
   const fs::path out(config_.output_dir);
-  write_file_atomic((out / "report.json").string(), report().dump(2) + "\n");
+  write_file_atomic((out / "report.json").string(), json_text(report(), 2) + "\n");
   PlotSeries reward{"reward (training batch)", {}, {}, "#1f77b4"};
   PlotSeries accuracy{"accuracy (training batch)", {}, {}, "#ff7f0e"};
   PlotSeries held_out{"accuracy (held out, greedy)", {}, {}, "#2ca02c"};

@@ -24,7 +24,7 @@ namespace {
 using nlohmann::json;
 
 // A JSON dump that never throws on invalid UTF-8 (it becomes U+FFFD).
-std::string dump_line(const json& j) { return j.dump(-1, ' ', false, json::error_handler_t::replace); }
+std::string dump_line(const json& j) { return json_text(j); }
 
 // The whole file; nullopt when it does not exist.
 std::optional<std::string> read_if_exists(const std::string& path) {

@@ -227,7 +227,7 @@ json Pipeline::run() {
                 (e.accuracy ? log::fixed(*e.accuracy, 3) : std::string("n/a")) + " on " +
                 std::to_string(e.problems) + " problems");
     }
-    write_file_atomic(marker.string(), record.dump(2) + "\n");
+    write_file_atomic(marker.string(), json_text(record, 2) + "\n");
     records.push_back(record);
   }
   double total = 0;
@@ -237,7 +237,7 @@ json Pipeline::run() {
                        {"seconds", total},
                        {"seconds_this_run",
                         std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()}};
-  write_file_atomic((fs::path(output_dir_) / "pipeline_report.json").string(), report.dump(2) + "\n");
+  write_file_atomic((fs::path(output_dir_) / "pipeline_report.json").string(), json_text(report, 2) + "\n");
   PlotSeries accuracy{"held-out accuracy (greedy) after the stage", {}, {}, "#2ca02c"};
   for (size_t i = 0; i < records.size(); ++i) {
     if (records[i]["accuracy"].is_number()) {

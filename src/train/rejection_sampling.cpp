@@ -252,7 +252,7 @@ nlohmann::json RejectionSampler::run() {
         pair["rewards"] = per_reward;
         pair["reward"] = scores.total(row);
         pair["source"] = source_;
-        accepted_text += pair.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) + "\n";
+        accepted_text += json_text(pair) + "\n";
       }
       const int64_t index = counts.prompts + p;
       prompts_text += nlohmann::json{{"index", index},
@@ -297,7 +297,7 @@ nlohmann::json RejectionSampler::run() {
   summary["source"] = source_;
   summary["accepted_file"] = accepted_file;
   summary["complete"] = true;
-  write_file_atomic(summary_file, summary.dump(2) + "\n");
+  write_file_atomic(summary_file, json_text(summary, 2) + "\n");
   return summary;
 }
 

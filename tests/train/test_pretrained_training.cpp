@@ -239,3 +239,54 @@ TEST(PretrainedTraining, ExportErrorsAreNamed) {
   EXPECT_EQ(read_json(out / "config.json").at("torch_dtype"), "bfloat16");
   EXPECT_FALSE(fs::exists(out / "tokenizer.model"));
 }
+
+// `grpo export --out` replaces only an earlier export: never the model it
+// exports nor a folder holding it (even with --overwrite), and nothing else
+// (a run folder, a checkpoint, a file) without --overwrite.
+TEST(PretrainedTraining, ExportNeverReplacesTheSourceOrForeignFiles) {
+  TempDir dir("export_target");
+  const fs::path run = dir.path / "run";
+  const fs::path checkpoint = run / "checkpoint-3";
+  fs::create_directories(checkpoint);
+  std::ofstream(checkpoint / "model.json") << "{}";
+  std::ofstream(run / "metrics.jsonl") << "{}\n";
+  const std::string source = checkpoint.string();
+  for (bool overwrite : {false, true}) {
+    EXPECT_HAS(error_of([&] { grpo::check_export_target(source, source, "hf", overwrite); }),
+               "is the model being exported");
+    EXPECT_HAS(error_of([&] { grpo::check_export_target(source + "/", source, "hf", overwrite); }),
+               "is the model being exported");
+    EXPECT_HAS(error_of([&] { grpo::check_export_target(run.string(), source, "hf", overwrite); }),
+               "holds the model being exported");
+    EXPECT_HAS(error_of([&] { grpo::check_export_target((run / ".." / "run").string(), source, "gguf", overwrite); }),
+               "holds the model being exported");
+  }
+  // A sibling whose name starts the same is not a folder holding it.
+  EXPECT_NO_THROW(grpo::check_export_target((run / "checkpoint").string(), source, "hf", false));
+  // Existing things that are not an export.
+  const fs::path other_run = dir.path / "other";
+  fs::create_directories(other_run / "checkpoint-9");
+  std::ofstream(other_run / "config.json") << "{}";
+  EXPECT_HAS(error_of([&] { grpo::check_export_target(other_run.string(), source, "hf", false); }),
+             "is not a Hugging Face model folder (it holds checkpoint-9/); give --overwrite");
+  const fs::path empty = dir.path / "empty";
+  fs::create_directories(empty);
+  EXPECT_HAS(error_of([&] { grpo::check_export_target(empty.string(), source, "hf", false); }), "no config.json");
+  const fs::path notes = dir.path / "notes.txt";
+  std::ofstream(notes) << "keep me";
+  EXPECT_HAS(error_of([&] { grpo::check_export_target(notes.string(), source, "hf", false); }), "is not a folder");
+  EXPECT_HAS(error_of([&] { grpo::check_export_target(notes.string(), source, "gguf", false); }), "is not a GGUF file");
+  EXPECT_HAS(error_of([&] { grpo::check_export_target(empty.string(), source, "gguf", false); }), "is not a file");
+  // With --overwrite they may go; an earlier export and a new path always may.
+  EXPECT_NO_THROW(grpo::check_export_target(other_run.string(), source, "hf", true));
+  EXPECT_NO_THROW(grpo::check_export_target(notes.string(), source, "gguf", true));
+  EXPECT_NO_THROW(grpo::check_export_target((dir.path / "new").string(), source, "hf", false));
+  const auto model = grpo::load_model(kStories);
+  const fs::path hf = dir.path / "hf";
+  grpo::export_pretrained(*model, nullptr, hf.string());
+  EXPECT_NO_THROW(grpo::check_export_target(hf.string(), source, "hf", false));
+  const fs::path gguf = dir.path / "m.gguf";
+  std::ofstream(gguf, std::ios::binary) << "GGUF\x03";
+  EXPECT_NO_THROW(grpo::check_export_target(gguf.string(), source, "gguf", false));
+  EXPECT_HAS(error_of([&] { grpo::check_export_target(gguf.string(), source, "onnx", false); }), "format must be");
+}

@@ -124,13 +124,18 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingDirectory);
   exporter->add_option("--checkpoint", export_checkpoint, "a checkpoint folder (e.g. runs/x/checkpoint-100)")
       ->check(CLI::ExistingDirectory);
-  exporter->add_option("-o,--out", export_out, "the folder (hf) or file (gguf) to write (replaced when it exists)")
+  exporter->add_option("-o,--out", export_out,
+                       "the folder (hf) or file (gguf) to write; an earlier export there is replaced, "
+                       "anything else only with --overwrite")
       ->required();
   exporter->add_option("-f,--format", export_format, "hf: a Hugging Face folder (default); gguf: one GGUF file")
       ->check(CLI::IsMember({"hf", "gguf"}));
   exporter->add_option("--dtype", export_dtype,
                        "hf: float32, bfloat16 or float16 (default: the model's); gguf: f32, f16, bf16 or q8_0 "
                        "(default: bf16 for a bfloat16 model, else f16)");
+  bool export_overwrite = false;
+  exporter->add_flag("--overwrite", export_overwrite,
+                     "replace whatever is at --out (never the model being exported, nor a folder holding it)");
   exporter->add_option("--name", export_name, "gguf: general.name (default: the file's name without .gguf)");
   exporter->add_option("--chat-template", export_chat_template,
                        "gguf: a file whose Jinja text becomes tokenizer.chat_template (default: the tokenizer's own)")
@@ -153,12 +158,13 @@ int main(int argc, char** argv) {
         for (const std::string& o : show_args.overrides) grpo::apply_override(j, o);
         j = grpo::TrainConfig::from_json(j).to_json();
       }
-      std::cout << j.dump(2) << "\n";
+      std::cout << grpo::json_text(j, 2) << "\n";
     } else if (*exporter) {
       if (export_model.empty() == export_checkpoint.empty()) {
         throw grpo::Error("export: give the model folder once, as the argument or as --checkpoint");
       }
       const std::string dir = export_model.empty() ? export_checkpoint : export_model;
+      grpo::check_export_target(export_out, dir, export_format, export_overwrite);
       const auto model = grpo::load_model(dir);
       std::shared_ptr<grpo::Tokenizer> tokenizer;
       if (export_format == "gguf") {
@@ -189,18 +195,18 @@ int main(int argc, char** argv) {
       // NB: under torchrun every rank runs this; rank 0 alone prints the report.
       auto trainer = grpo::GRPOTrainer::from_config(load(train_args));
       const nlohmann::json report = trainer->train();
-      if (trainer->distributed().is_main()) std::cout << report.dump(2) << "\n";
+      if (trainer->distributed().is_main()) std::cout << grpo::json_text(report, 2) << "\n";
     } else if (*pipeline) {
       grpo::Pipeline p = grpo::Pipeline::from_file(pipeline_args.config, pipeline_args.overrides);
-      std::cout << p.run().dump(2) << "\n";
+      std::cout << grpo::json_text(p.run(), 2) << "\n";
     } else if (*sft) {
       auto trainer = grpo::SFTTrainer::from_config(load(sft_args));
       const nlohmann::json result = trainer->train();
-      if (trainer->distributed().is_main()) std::cout << result.dump(2) << "\n";
+      if (trainer->distributed().is_main()) std::cout << grpo::json_text(result, 2) << "\n";
     } else if (*distill) {
       auto trainer = grpo::Distiller::from_config(load(distill_args));
       const nlohmann::json result = trainer->train();
-      if (trainer->distributed().is_main()) std::cout << result.dump(2) << "\n";
+      if (trainer->distributed().is_main()) std::cout << grpo::json_text(result, 2) << "\n";
     } else if (*eval) {
       const grpo::TrainConfig config = load(eval_args);
       if (config.data.eval.empty()) throw grpo::Error("data.eval: the config names no eval set");
@@ -212,7 +218,7 @@ int main(int argc, char** argv) {
       const grpo::EvalResult r = grpo::evaluate(policy, *tokenizer, data, rewards, config.eval, T,
                                                 eval_limit > 0 ? eval_limit : config.data.eval_limit,
                                                 config.eval.accuracy_reward, grpo::stop_ids(config.sampling, *tokenizer));
-      std::cout << r.to_json().dump(2) << "\n";
+      std::cout << grpo::json_text(r.to_json(), 2) << "\n";
     } else if (*sample && !sample_dataset.empty()) {
       grpo::TrainConfig config = load(sample_args);
       config.rejection.prompts = sample_dataset;
@@ -220,7 +226,7 @@ int main(int argc, char** argv) {
       if (count > 0) config.rejection.samples_per_prompt = count;
       if (temperature >= 0) config.sampling.temperature = temperature;
       const nlohmann::json summary = grpo::RejectionSampler::from_config(config, sample_checkpoint)->run();
-      std::cout << summary.dump(2) << "\n";
+      std::cout << grpo::json_text(summary, 2) << "\n";
     } else if (*sample) {
       if (prompt.empty()) throw grpo::Error("sample: give --prompt TEXT, or --dataset FILE to sample a whole dataset");
       const grpo::TrainConfig config = load(sample_args);

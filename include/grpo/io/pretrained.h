@@ -56,4 +56,13 @@ c10::ScalarType dtype_from_name(const std::string& name, const std::string& wher
 void export_pretrained(const CausalLM& model, const Tokenizer* tokenizer, const std::string& dir,
                        c10::optional<c10::ScalarType> dtype = c10::nullopt);
 
+// Raises grpo::Error unless an export of the model at `source` may write
+// `out` ("hf": a folder, "gguf": a file): `out` is never `source` nor a folder
+// holding it, even with `overwrite`; and an `out` that exists must be what
+// such an export writes (a folder of plain files with a config.json; a file
+// that starts with GGUF's magic) unless `overwrite` is set, so that a run
+// folder, a checkpoint or any other file is never replaced by mistake.
+void check_export_target(const std::string& out, const std::string& source, const std::string& format,
+                         bool overwrite);
+
 }  // namespace grpo
