@@ -114,6 +114,41 @@ void prune_checkpoints(const std::string& output_dir, int64_t keep_last) {
   }
 }
 
+std::optional<std::string> set_aside_previous_run(const std::string& dir, const std::vector<std::string>& names,
+                                                  bool checkpoints) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return std::nullopt;
+  std::vector<fs::path> moving;
+  for (const std::string& name : names) {
+    if (fs::exists(fs::symlink_status(fs::path(dir) / name, ec))) moving.push_back(fs::path(dir) / name);
+  }
+  if (checkpoints) {
+    for (const auto& entry : fs::directory_iterator(dir, ec)) {
+      const std::string name = entry.path().filename().string();
+      if (name.rfind("checkpoint-", 0) == 0 && name.size() > 11 && std::isdigit(static_cast<unsigned char>(name[11])) &&
+          entry.is_directory()) {
+        moving.push_back(entry.path());
+      }
+    }
+  }
+  if (moving.empty()) return std::nullopt;
+  fs::path aside;
+  for (int n = 1;; ++n) {
+    aside = fs::path(dir) / ("previous-" + std::to_string(n));
+    if (!fs::exists(fs::symlink_status(aside, ec))) break;
+  }
+  fs::create_directory(aside, ec);
+  if (ec) throw Error("output_dir " + dir + ": cannot create " + aside.string() + " for the earlier run (" + ec.message() + ")");
+  for (const fs::path& from : moving) {
+    fs::rename(from, aside / from.filename(), ec);
+    if (ec) {
+      throw Error("output_dir " + dir + ": cannot move the earlier run's " + from.filename().string() + " into " +
+                  aside.string() + " (" + ec.message() + ")");
+    }
+  }
+  return aside.string();
+}
+
 nlohmann::json read_trainer_state(const std::string& dir) {
   return read_json_file((fs::path(dir) / "trainer_state.json").string());
 }

@@ -20,6 +20,7 @@
 #include "grpo/error.h"
 #include "grpo/files.h"
 #include "grpo/log.h"
+#include "grpo/stop.h"
 #include "grpo/io/pretrained.h"
 #include "grpo/io/weights.h"
 #include "grpo/ops/group_advantages.h"
@@ -218,6 +219,31 @@ GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
   sc.generation.eos_ids = stop_ids(config_.sampling, *tokenizer_);
   sc.mask_truncated_completions = config_.sampling.mask_truncated_completions;
   sampler_ = std::make_unique<GroupSampler>(*policy_, tokenizer_, sc);
+  // NB: every prompt is measured now: one drawn later would stop the run, and every resume, at the same step.
+  check_prompt_lengths(train_, config_.data.train.empty() ? "the training prompts" : config_.data.train,
+                       config_.sampling.max_new_tokens, "sampling.max_new_tokens");
+  if (eval_) {
+    const int64_t T = config_.eval.max_new_tokens > 0 ? config_.eval.max_new_tokens : config_.sampling.max_new_tokens;
+    check_prompt_lengths(*eval_, config_.data.eval.empty() ? "the eval prompts" : config_.data.eval, T,
+                         config_.eval.max_new_tokens > 0 ? "eval.max_new_tokens" : "sampling.max_new_tokens");
+  }
+}
+
+void GRPOTrainer::check_prompt_lengths(const PromptDataset& data, const std::string& source, int64_t new_tokens,
+                                       const std::string& new_tokens_key) const {
+  const int64_t positions = policy_->model().max_positions(), room = positions - new_tokens;
+  int64_t over = 0, longest = 0;
+  std::string first;
+  for (int64_t i = 0; i < data.size(); ++i) {
+    const int64_t n = static_cast<int64_t>(tokenizer_->encode_prompt(data.get(i).prompt).size());
+    longest = std::max(longest, n);
+    if (n > room && over++ == 0) first = data.where(i) + " has " + std::to_string(n) + " tokens";
+  }
+  if (over == 0) return;
+  throw Error(source + ": " + std::to_string(over) + " of " + std::to_string(data.size()) +
+              " prompts are too long for the model's " + std::to_string(positions) + " positions with " +
+              new_tokens_key + " " + std::to_string(new_tokens) + " (at most " + std::to_string(std::max<int64_t>(room, 0)) +
+              " prompt tokens; the longest has " + std::to_string(longest) + "); the first: " + first);
 }
 
 GRPOTrainer::~GRPOTrainer() = default;
@@ -839,6 +865,14 @@ nlohmann::json GRPOTrainer::train_loop() {
       if (main) log::info("resumed from " + *latest + " (step " + std::to_string(step_) + ")");
     }
   }
+  if (main && !resumed) {
+    // NB: a fresh run never shares its folder with an earlier one (keep_last would prune by step across both).
+    if (auto aside = set_aside_previous_run(config_.output_dir, {"metrics.jsonl", "report.json", "plot.svg", "final"},
+                                            /*checkpoints=*/true)) {
+      log::warn("output_dir " + config_.output_dir + " held an earlier run, which this one does not resume; moved it to " +
+                *aside);
+    }
+  }
   std::optional<MetricsWriter> metrics;
   if (main) metrics.emplace((fs::path(config_.output_dir) / "metrics.jsonl").string(), resumed ? step_ : -1);
   auto log_eval = [&](const EvalResult& e) {
@@ -875,6 +909,20 @@ nlohmann::json GRPOTrainer::train_loop() {
       save_checkpoint();
       saved_at = step_;
       if (main) write_outputs();
+    }
+    // NB: every rank takes the same decision, whichever of them was signalled.
+    if (step_ < config_.grpo.steps && dist_->all_reduce_sum(stop_requested() ? 1.0 : 0.0, "the stop request") > 0) {
+      if (saved_at != step_) save_checkpoint();
+      if (main) {
+        write_outputs();
+        log::warn("stopped at step " + std::to_string(step_) + " of " + std::to_string(config_.grpo.steps) +
+                  " on request; " + checkpoint_dir(config_.output_dir, step_) +
+                  " holds it, and checkpoint.resume continues from there");
+      }
+      dist_->barrier("the stop");
+      nlohmann::json r = report();
+      r["stopped"] = true;
+      return r;
     }
   }
   if (eval_ && (evals_.empty() || evals_.back().step != step_)) log_eval(evaluate());

@@ -14,6 +14,7 @@
 #include "grpo/error.h"
 #include "grpo/files.h"
 #include "grpo/log.h"
+#include "grpo/stop.h"
 #include "grpo/train/checkpoint.h"
 #include "grpo/train/distiller.h"
 #include "grpo/train/evaluate.h"
@@ -203,6 +204,12 @@ json Pipeline::run() {
       result = RejectionSampler::from_config(c)->run();
     } else {
       result = Distiller::from_config(c)->train();
+    }
+    if (result.value("stopped", false)) {
+      // NB: a stopped stage is not finished: no record, so the next run resumes it.
+      log::warn("pipeline: stopped in stage " + std::to_string(i + 1) + "/" + std::to_string(stages_.size()) + " \"" +
+                stage.name + "\"; running the pipeline again continues it");
+      return {{"stages", records}, {"stopped", true}, {"stopped_in", stage.name}};
     }
     const double seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - stage_start).count();
     const std::string model = model_output(stage.type, c);

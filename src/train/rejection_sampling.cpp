@@ -19,6 +19,7 @@
 #include "grpo/error.h"
 #include "grpo/files.h"
 #include "grpo/log.h"
+#include "grpo/stop.h"
 #include "grpo/rollout/sampler.h"
 #include "grpo/train/checkpoint.h"
 #include "grpo/train/factory.h"
@@ -284,6 +285,16 @@ nlohmann::json RejectionSampler::run() {
       log::info("rejection sampling: " + std::to_string(counts.prompts) + " prompts, " +
                 std::to_string(counts.written) + " pairs written, acceptance " +
                 log::fixed(counts.samples ? static_cast<double>(counts.accepted) / counts.samples : 0.0, 3));
+    }
+    if (stop_requested()) {
+      // NB: every batch so far is on disk with its progress record, so the next run continues after it.
+      log::warn("rejection sampling: stopped on request after " + std::to_string(counts.prompts) +
+                " prompts; running it again continues from there");
+      nlohmann::json stopped = counts.to_json();
+      stopped["stopped"] = true;
+      stopped["complete"] = false;
+      stopped["accepted_file"] = accepted_file;
+      return stopped;
     }
   }
 

@@ -17,6 +17,7 @@
 
 #include "grpo/error.h"
 #include "grpo/log.h"
+#include "grpo/stop.h"
 #include "grpo/ops/distill_loss.h"
 #include "grpo/train/checkpoint.h"
 #include "grpo/train/distiller.h"
@@ -419,6 +420,15 @@ nlohmann::json SFTTrainer::train_loop() {
     if (main) log::info(stage_ + ": already finished in " + output_checkpoint());
     return report(last_loss);
   }
+  if (main && !resumed) {
+    // NB: a fresh run never shares its folder with an earlier one (keep_last would prune by step across both).
+    const std::vector<std::string> earlier = {fs::path(checkpoints_dir()).filename().string(), stage_ + "_metrics.jsonl",
+                                              stage_};
+    if (auto aside = set_aside_previous_run(config_.output_dir, earlier, /*checkpoints=*/false)) {
+      log::warn(stage_ + ": output_dir " + config_.output_dir + " held an earlier " + stage_ +
+                " run, which this one does not resume; moved it to " + *aside);
+    }
+  }
   std::optional<MetricsWriter> metrics;
   if (main) {
     metrics.emplace((fs::path(config_.output_dir) / (stage_ + "_metrics.jsonl")).string(), resumed ? step_ : -1);
@@ -445,9 +455,25 @@ nlohmann::json SFTTrainer::train_loop() {
         step_ < config_.sft.steps) {
       run_eval();
     }
-    if (config_.sft.save_every > 0 && step_ % config_.sft.save_every == 0 && step_ < config_.sft.steps) {
+    const bool saved = config_.sft.save_every > 0 && step_ % config_.sft.save_every == 0 && step_ < config_.sft.steps;
+    if (saved) {
       save_checkpoint(checkpoint_dir(checkpoints_dir(), step_), last_loss);
       if (main) prune_checkpoints(checkpoints_dir(), config_.checkpoint.keep_last);
+    }
+    // NB: every rank takes the same decision, whichever of them was signalled.
+    if (step_ < config_.sft.steps && dist_->all_reduce_sum(stop_requested() ? 1.0 : 0.0, "the stop request") > 0) {
+      if (!saved) {
+        save_checkpoint(checkpoint_dir(checkpoints_dir(), step_), last_loss);
+        if (main) prune_checkpoints(checkpoints_dir(), config_.checkpoint.keep_last);
+      }
+      if (main) {
+        log::warn(stage_ + ": stopped at step " + std::to_string(step_) + " of " + std::to_string(config_.sft.steps) +
+                  " on request; " + checkpoint_dir(checkpoints_dir(), step_) +
+                  " holds it, and checkpoint.resume continues from there");
+      }
+      nlohmann::json r = report(last_loss);
+      r["stopped"] = true;
+      return r;
     }
   }
   if (eval_pairs_ && (evals_.empty() || evals_.back()["step"].get<int64_t>() != step_)) run_eval();

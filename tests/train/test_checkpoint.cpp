@@ -2,13 +2,17 @@
 // temporary folder, keep_last prunes, incomplete folders are never the latest,
 // and the generator state round-trips through trainer_state.json.
 #include <grpo/error.h>
+#include <grpo/files.h>
+#include <grpo/stop.h>
 #include <grpo/train/checkpoint.h>
 #include <grpo/train/grpo_trainer.h>
 #include <gtest/gtest.h>
 #include <torch/torch.h>
 
 #include <csignal>
+#include <algorithm>
 #include <filesystem>
+#include <fstream>
 #include <sys/resource.h>
 
 #include "test_util.h"
@@ -59,6 +63,95 @@ TEST(Trainer, CheckpointsArePrunedAndIncompleteOnesIgnored) {
   fs::copy_file(dir / "checkpoint-4/model.pt", dir / "checkpoint-9/model.pt");
   fs::create_directories(dir / "checkpoint-x");
   EXPECT_EQ(grpo::latest_checkpoint(dir.path.string()), grpo::checkpoint_dir(dir.path.string(), 4));
+}
+
+// A fresh run (resuming nothing) in the folder of an earlier, longer run:
+// the earlier run's checkpoints, metrics and leftovers move to previous-<n>
+// together, so keep_last prunes only the new run's and the metrics never mix.
+TEST(Trainer, AFreshRunSetsAsideAnEarlierRun) {
+  TempDir dir("fresh_run");
+  for (int step : {27, 30}) {
+    const fs::path old = dir.path / ("checkpoint-" + std::to_string(step));
+    fs::create_directories(old);
+    std::ofstream(old / "model.pt") << "old";
+    std::ofstream(old / "trainer_state.json") << "{}";
+  }
+  fs::create_directories(dir / "checkpoint-33.tmp-99999");  // what a kill inside a write leaves
+  std::ofstream(dir / "metrics.jsonl") << "{\"step\": 30}\n";
+  std::ofstream(dir / "notes.txt") << "mine";
+  grpo::TrainConfig c = tiny_config(dir.path.string());
+  c.grpo.steps = 3;
+  c.checkpoint.save_every = 1;
+  c.checkpoint.keep_last = 2;
+  c.checkpoint.resume = false;
+  tiny_trainer(c)->train();
+  EXPECT_EQ(grpo::list_checkpoints(dir.path.string()),
+            (std::vector<std::string>{grpo::checkpoint_dir(dir.path.string(), 2), grpo::checkpoint_dir(dir.path.string(), 3)}));
+  const fs::path aside = dir.path / "previous-1";
+  for (const char* name : {"checkpoint-27", "checkpoint-30", "checkpoint-33.tmp-99999", "metrics.jsonl"}) {
+    EXPECT_TRUE(fs::exists(aside / name)) << name;
+  }
+  EXPECT_EQ(grpo::read_file((aside / "metrics.jsonl").string()), "{\"step\": 30}\n");
+  EXPECT_TRUE(fs::exists(dir / "notes.txt"));  // not a run's file: stays
+  const std::string metrics = grpo::read_file(dir / "metrics.jsonl");
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 3);
+  EXPECT_EQ(metrics.find("{\"step\": 30}"), std::string::npos);
+  // Resuming sets nothing aside; another fresh run goes on to previous-2.
+  c.checkpoint.resume = true;
+  c.grpo.steps = 4;
+  tiny_trainer(c)->train();
+  EXPECT_FALSE(fs::exists(dir / "previous-2"));
+  EXPECT_EQ(grpo::latest_checkpoint(dir.path.string()), grpo::checkpoint_dir(dir.path.string(), 4));
+  c.checkpoint.resume = false;
+  tiny_trainer(c)->train();
+  EXPECT_TRUE(fs::exists(dir.path / "previous-2" / "checkpoint-4"));
+  EXPECT_TRUE(fs::exists(aside / "checkpoint-30"));
+  // Only the names given move (an SFT stage's files); an empty folder sets nothing aside.
+  TempDir sft("fresh_sft");
+  fs::create_directories(sft.path / "sft_checkpoints" / "checkpoint-5");
+  fs::create_directories(sft / "checkpoint-7");
+  std::ofstream(sft / "sft_metrics.jsonl") << "x";
+  EXPECT_EQ(grpo::set_aside_previous_run(sft.path.string(), {"sft_checkpoints", "sft_metrics.jsonl", "sft"}, false),
+            sft / "previous-1");
+  EXPECT_TRUE(fs::exists(sft.path / "previous-1" / "sft_checkpoints" / "checkpoint-5"));
+  EXPECT_TRUE(fs::exists(sft / "checkpoint-7"));
+  EXPECT_EQ(grpo::set_aside_previous_run(sft.path.string(), {"sft_checkpoints"}, false), std::nullopt);
+}
+
+// A stop request (what the first SIGINT/SIGTERM/SIGHUP becomes in the command
+// line) ends the run after its step with a checkpoint, even with save_every 0;
+// resuming from it ends where a straight run does, bit for bit.
+TEST(Trainer, AStopRequestCheckpointsAndResumesExactly) {
+  TempDir straight_dir("stop_straight"), stopped_dir("stop_stopped");
+  grpo::TrainConfig c = tiny_config(straight_dir.path.string());
+  c.grpo.steps = 4;
+  c.checkpoint.save_every = 0;
+  std::vector<double> straight, stopped;
+  auto one = tiny_trainer(c);
+  one->on_step_end([&](const nlohmann::json& m) { straight.push_back(m["loss"].get<double>()); });
+  one->train();
+  c.output_dir = stopped_dir.path.string();
+  auto first = tiny_trainer(c);
+  first->on_step_end([&](const nlohmann::json& m) {
+    stopped.push_back(m["loss"].get<double>());
+    if (m["step"].get<int64_t>() == 2) grpo::request_stop(15);
+  });
+  const nlohmann::json report = first->train();
+  EXPECT_TRUE(grpo::stop_requested());
+  EXPECT_EQ(grpo::stop_signal(), 15);
+  grpo::clear_stop_request();
+  EXPECT_FALSE(grpo::stop_requested());
+  EXPECT_TRUE(report.value("stopped", false));
+  EXPECT_EQ(report["steps"], 2) << report.dump();
+  EXPECT_EQ(grpo::list_checkpoints(stopped_dir.path.string()),
+            std::vector<std::string>{grpo::checkpoint_dir(stopped_dir.path.string(), 2)});
+  c.checkpoint.resume = true;
+  auto second = tiny_trainer(c);
+  second->on_step_end([&](const nlohmann::json& m) { stopped.push_back(m["loss"].get<double>()); });
+  EXPECT_FALSE(second->train().value("stopped", false));
+  EXPECT_EQ(stopped, straight);
+  const std::string metrics = grpo::read_file(stopped_dir / "metrics.jsonl");
+  EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 4);
 }
 
 // The generator state saved in trainer_state.json: a round trip restores the

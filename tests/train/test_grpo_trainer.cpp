@@ -395,3 +395,33 @@ TEST(Trainer, OnPolicyOptionsAreChecked) {
   c.model.dtype = "bfloat16";
   expect_error(c, "model.batch_invariant");
 }
+
+// Every prompt is measured when the trainer is made: one too long for the
+// model's positions with max_new_tokens is an error naming where it is, not a
+// failure at the step that draws it (and at every resume after).
+TEST(Trainer, PromptsTooLongForTheModelAreFoundAtLoad) {
+  grpo::TrainConfig c = tiny_config(::testing::TempDir());
+  // 32 positions and 6 new tokens leave 26 for a prompt.
+  std::vector<json> records;
+  for (int i = 0; i < 10; ++i) records.push_back({{"prompt", std::string(i == 7 || i == 9 ? 30 : 20, 'a')}});
+  auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+  auto model = grpo::make_model(c.model, *tokenizer, c.seed);
+  const std::string message = error_of([&] {
+    grpo::GRPOTrainer(c, model, tokenizer, a_fraction_reward(), grpo::PromptDataset::from_records(records),
+                      tiny_prompts(8));
+  });
+  EXPECT_HAS(message, "2 of 10 prompts are too long for the model's 32 positions with sampling.max_new_tokens 6");
+  EXPECT_HAS(message, "the first: record 7 has");
+  // The eval set is measured against its own length.
+  c.eval.max_new_tokens = 13;
+  records.resize(7);
+  const std::string eval_message = error_of([&] {
+    grpo::GRPOTrainer(c, model, tokenizer, a_fraction_reward(), tiny_prompts(),
+                      grpo::PromptDataset::from_records(records));
+  });
+  EXPECT_HAS(eval_message, "7 of 7 prompts are too long for the model's 32 positions with eval.max_new_tokens 13");
+  // Prompts that fit make a trainer.
+  c.eval.max_new_tokens = 0;
+  EXPECT_NO_THROW(grpo::GRPOTrainer(c, model, tokenizer, a_fraction_reward(), grpo::PromptDataset::from_records(records),
+                                    tiny_prompts(8)));
+}

@@ -11,7 +11,8 @@
 //   grpo export --format gguf [--dtype f32|f16|bf16|q8_0] --out FILE.gguf DIR   one GGUF file (llama.cpp, Ollama)
 //   grpo config [--config FILE] [--set ...]      prints the resolved config, every default filled in
 // Exit status: 0 on success, 1 on a run-time error (bad config, data,
-// checkpoint), 2 on a usage error (from CLI11).
+// checkpoint), 2 on a usage error (from CLI11), 128 + N when signal N (SIGINT,
+// SIGTERM, SIGHUP) stopped a run after its step and checkpoint: 130, 143, 129.
 #include <grpo/config/config.h>
 #include <grpo/error.h>
 #include <grpo/files.h>
@@ -21,6 +22,7 @@
 #include <grpo/log.h>
 #include <grpo/rewards/reward.h>
 #include <grpo/rollout/sampler.h>
+#include <grpo/stop.h>
 #include <grpo/train/checkpoint.h>
 #include <grpo/train/distiller.h>
 #include <grpo/train/factory.h>
@@ -148,6 +150,8 @@ int main(int argc, char** argv) {
   show->add_option("-s,--set", show_args.overrides, "override a config value, key.path=value (repeatable)");
 
   CLI11_PARSE(app, argc, argv);
+  // NB: the first SIGINT, SIGTERM or SIGHUP lets a run finish its step and checkpoint; a second ends it at once.
+  grpo::install_stop_signals();
 
   try {
     if (*show) {
@@ -251,5 +255,7 @@ int main(int argc, char** argv) {
     std::cerr << "grpo" << (rank ? std::string(" (rank ") + rank + ")" : std::string()) << ": " << e.what() << "\n";
     return 1;
   }
+  // The conventional status of a process ended by that signal, after the checkpoint.
+  if (grpo::stop_requested()) return grpo::stop_signal() > 0 ? 128 + grpo::stop_signal() : 130;
   return 0;
 }

@@ -59,6 +59,8 @@ class PromptDataset {
   const nlohmann::json& record(int64_t i) const;
   // Record i as a prompt: the template rendered with its fields, and the whole record.
   PromptRecord get(int64_t i) const;
+  // Where record i is, for messages: "line L (record i)" for a file, "record i" otherwise.
+  std::string where(int64_t i) const;
   // Renders the template with `record`'s fields (strings raw, anything else as
   // its JSON text); raises grpo::Error naming a missing field.
   std::string render(const nlohmann::json& record) const;
@@ -89,7 +91,6 @@ class PromptDataset {
 
   PromptDataset(std::vector<nlohmann::json> records, std::vector<int64_t> lines, std::string path,
                 PromptDatasetOptions options);
-  std::string where(int64_t i) const;  // "record i" plus the file and line when there is one
   void use_epoch(int64_t epoch);
 
   std::shared_ptr<const ChatTemplate> chat_;  // null = plain prompts

@@ -67,6 +67,16 @@ std::string checkpoint_dir(const std::string& output_dir, int64_t step);
 // Removes all but the newest `keep_last` checkpoint folders.
 void prune_checkpoints(const std::string& output_dir, int64_t keep_last);
 
+// Clears the way for a fresh run (one that resumes nothing) in `dir`: the
+// entries of `dir` named in `names`, and with `checkpoints` also its
+// "checkpoint-<step>" folders (complete or not, their temporary folders too),
+// are moved together into `dir`/previous-<n>, the first n free. So a new run
+// never prunes, resumes from or appends to an earlier run's files, and nothing
+// of that run is deleted. Returns the folder they went to, or nullopt when
+// there was nothing to move. Raises grpo::Error when a move fails.
+std::optional<std::string> set_aside_previous_run(const std::string& dir, const std::vector<std::string>& names,
+                                                  bool checkpoints);
+
 // The trainer_state.json of a checkpoint folder (grpo::Error when missing or malformed).
 nlohmann::json read_trainer_state(const std::string& dir);
 

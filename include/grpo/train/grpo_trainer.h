@@ -91,6 +91,10 @@ class GRPOTrainer {
   const std::shared_ptr<const Tokenizer>& tokenizer() const { return tokenizer_; }
 
  private:
+  // Raises grpo::Error naming `source`, the first offending record and the
+  // count when a prompt of `data` and `new_tokens` do not fit the model.
+  void check_prompt_lengths(const PromptDataset& data, const std::string& source, int64_t new_tokens,
+                            const std::string& new_tokens_key) const;
   struct Batch;    // a RolloutBatch plus its rewards, advantages and log-probs, on the model's device
   struct Sampled;  // every group sampled and scored in one step's rounds, and the ones kept
 
