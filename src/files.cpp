@@ -161,11 +161,38 @@ std::string json_text(const nlohmann::json& j, int indent) {
   return j.dump(indent, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace);
 }
 
+size_t json_too_deep(const std::string& text) {
+  size_t depth = 0;
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      if (c == '\\') ++i;  // the escaped character, a quote included
+      else if (c == '"') in_string = false;
+    } else if (c == '"') {
+      in_string = true;
+    } else if (c == '[' || c == '{') {
+      if (++depth > kMaxJsonDepth) return i;
+    } else if ((c == ']' || c == '}') && depth > 0) {
+      --depth;
+    }
+  }
+  return std::string::npos;
+}
+
 nlohmann::json parse_json(const std::string& text, const std::string& where) {
+  const size_t deep = json_too_deep(text);
+  if (deep != std::string::npos) {
+    throw Error(where + ": " + position(text, deep + 1) + ": JSON nested deeper than " + std::to_string(kMaxJsonDepth) +
+                " levels");
+  }
   try {
     return nlohmann::json::parse(text);
   } catch (const nlohmann::json::parse_error& e) {
     throw Error(where + ": " + position(text, e.byte) + ": invalid JSON: " + parse_reason(e.what()));
+  } catch (const nlohmann::json::out_of_range& e) {
+    // NB: a number past double's range (1e400) is this, not a parse error, and has no position.
+    throw Error(where + ": invalid JSON: " + parse_reason(e.what()));
   }
 }
 

@@ -198,3 +198,21 @@ TEST(JsonText, InvalidUtf8IsReplacedNotFatal) {
   // Valid text, non-ASCII included, is written as it is; one line without an indent.
   EXPECT_EQ(grpo::json_text(nlohmann::json{{"k", "é ✓"}}), "{\"k\":\"é ✓\"}");
 }
+
+// JSON nested 10^5 deep would overflow the stack in nlohmann's writer: it is
+// refused before parsing, with where it goes too deep; brackets inside strings
+// do not count, and 512 levels are fine.
+TEST(JsonDepth, TooDeepIsRefusedWithItsPlace) {
+  const std::string deep = "{\"a\":\n" + std::string(100000, '[') + std::string(100000, ']') + "}";
+  EXPECT_EQ(grpo::json_too_deep(deep), 6u + 511u);
+  const std::string message = error_of([&] { grpo::parse_json(deep, "config.json"); });
+  EXPECT_HAS(message, "config.json: line 2, column 512: JSON nested deeper than 512 levels");
+  const std::string ok = std::string(512, '[') + std::string(512, ']');
+  EXPECT_EQ(grpo::json_too_deep(ok), std::string::npos);
+  EXPECT_NO_THROW(grpo::parse_json(ok, "x"));
+  const std::string quoted = "{\"s\": \"" + std::string(1000, '[') + "\\\"" + std::string(1000, '{') + "\"}";
+  EXPECT_EQ(grpo::json_too_deep(quoted), std::string::npos);
+  EXPECT_EQ(grpo::parse_json(quoted, "x")["s"].get<std::string>().size(), 2001u);
+  // A number past double's range names the file too.
+  EXPECT_HAS(error_of([] { grpo::parse_json("{\"lr\": 1e400}", "run.json"); }), "run.json: invalid JSON:");
+}

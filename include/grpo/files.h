@@ -67,8 +67,18 @@ void write_folder_atomic(const std::string& dir, const std::function<void(const 
 // `expected` says what the file should be: "a JSON config file".
 std::string read_file(const std::string& path, const std::string& expected = "a file");
 
+// The deepest JSON nesting the library reads (objects and arrays inside one
+// another). Deeper text is refused before it is parsed: nlohmann's writer
+// recurses once per level, so 10^5 levels would overflow the stack.
+constexpr size_t kMaxJsonDepth = 512;
+// The byte offset in `text` where its JSON nesting first goes deeper than
+// kMaxJsonDepth (brackets inside strings do not count), or std::string::npos.
+size_t json_too_deep(const std::string& text);
+
 // `text` parsed as JSON; a syntax error is grpo::Error
-//   "<where>: line L, column C: invalid JSON: <reason>".
+//   "<where>: line L, column C: invalid JSON: <reason>",
+// and nesting deeper than kMaxJsonDepth
+//   "<where>: line L, column C: JSON nested deeper than 512 levels".
 nlohmann::json parse_json(const std::string& text, const std::string& where);
 // `j` as JSON text (indent as nlohmann's dump: -1 one line). A string that is
 // not valid UTF-8 (a model's completion cut inside a multi-byte character, a

@@ -281,7 +281,8 @@ double OptimizerConfig::lr_at(int64_t update, int64_t total) const {
 // ---------------------------------------------------------------- TrainConfig
 
 void TrainConfig::validate() const {
-  require(threads >= 0, "threads", ">= 0", threads);
+  // NB: the upper bounds are far beyond any machine or run; past them a value is a typo, not a setting.
+  require(threads >= 0 && threads <= 4096, "threads", "in [0, 4096] (0 = LibTorch's default)", threads);
 
   require_one_of("model.dtype", model.dtype, {"float32", "bfloat16", "float64"});
   {
@@ -312,7 +313,8 @@ void TrainConfig::validate() const {
 
   require(data.eval_limit >= 0, "data.eval_limit", ">= 0", data.eval_limit);
 
-  require(sampling.max_new_tokens >= 1, "sampling.max_new_tokens", ">= 1", sampling.max_new_tokens);
+  require(sampling.max_new_tokens >= 1 && sampling.max_new_tokens <= (int64_t{1} << 20), "sampling.max_new_tokens",
+          "in [1, 1048576]", sampling.max_new_tokens);
   require(sampling.temperature > 0, "sampling.temperature", "> 0 (training samples)", sampling.temperature);
   require(sampling.top_k >= 0, "sampling.top_k", ">= 0", sampling.top_k);
   require(sampling.top_p > 0 && sampling.top_p <= 1, "sampling.top_p", "in (0, 1]", sampling.top_p);
@@ -337,9 +339,12 @@ void TrainConfig::validate() const {
 
   require(grpo.steps >= 0, "grpo.steps", ">= 0", grpo.steps);
   require(grpo.prompts_per_step >= 1, "grpo.prompts_per_step", ">= 1", grpo.prompts_per_step);
-  require(grpo.group_size >= 2, "grpo.group_size", ">= 2", grpo.group_size);
-  require(grpo.prompts_per_step <= std::numeric_limits<int64_t>::max() / grpo.group_size, "grpo.prompts_per_step",
-          "small enough that prompts_per_step * group_size fits in int64", grpo.prompts_per_step);
+  require(grpo.group_size >= 2 && grpo.group_size <= 65536, "grpo.group_size", "in [2, 65536]", grpo.group_size);
+  require(grpo.prompts_per_step <= 65536, "grpo.prompts_per_step", "<= 65536", grpo.prompts_per_step);
+  require(grpo.prompts_per_step * grpo.group_size <= (int64_t{1} << 22), "grpo.prompts_per_step",
+          "small enough that N = prompts_per_step * group_size (" + std::to_string(grpo.group_size) +
+              ") is at most 4194304 completions a step",
+          grpo.prompts_per_step);
   require(grpo.num_iterations >= 1, "grpo.num_iterations", ">= 1", grpo.num_iterations);
   require(grpo.mini_batches >= 1, "grpo.mini_batches", ">= 1", grpo.mini_batches);
   const int64_t N = grpo.prompts_per_step * grpo.group_size;
@@ -404,7 +409,7 @@ void TrainConfig::validate() const {
   }
 
   require(eval.every >= 0, "eval.every", ">= 0", eval.every);
-  require(eval.batch_size >= 1, "eval.batch_size", ">= 1", eval.batch_size);
+  require(eval.batch_size >= 1 && eval.batch_size <= 65536, "eval.batch_size", "in [1, 65536]", eval.batch_size);
   require(eval.max_new_tokens >= 0, "eval.max_new_tokens", ">= 0", eval.max_new_tokens);
 
   require(checkpoint.save_every >= 0, "checkpoint.save_every", ">= 0", checkpoint.save_every);
@@ -449,6 +454,9 @@ void apply_override(nlohmann::json& j, const std::string& override_text) {
 
   // A value that parses as JSON is that value (0.5, true, null, [1, 2], "\"s\""); anything else is a string.
   json value;
+  if (json_too_deep(text) != std::string::npos) {
+    throw Error(where + ": the value is JSON nested deeper than " + std::to_string(kMaxJsonDepth) + " levels");
+  }
   try {
     value = json::parse(text);
   } catch (const json::parse_error&) {

@@ -7,6 +7,7 @@
 #include <filesystem>
 
 #include "grpo/error.h"
+#include "grpo/files.h"
 
 namespace grpo {
 
@@ -36,11 +37,16 @@ std::optional<nlohmann::json> JsonlReader::next() {
     if (line_ == 1 && line.compare(0, 3, "\xEF\xBB\xBF") == 0) line.erase(0, 3);  // NB: a UTF-8 BOM, as some editors write
     if (!line.empty() && line.back() == '\r') line.pop_back();
     if (is_blank(line)) continue;
+    if (json_too_deep(line) != std::string::npos) {
+      throw Error(what_ + " " + path_ + ", line " + std::to_string(line_) + ": JSON nested deeper than " +
+                  std::to_string(kMaxJsonDepth) + " levels");
+    }
     try {
       nlohmann::json record = nlohmann::json::parse(line);
       record_line_ = line_;
       return record;
-    } catch (const nlohmann::json::parse_error& e) {
+    } catch (const nlohmann::json::exception& e) {
+      // NB: parse errors, and numbers past double's range (1e400, an out_of_range).
       throw Error(what_ + " " + path_ + ", line " + std::to_string(line_) + ": not valid JSON (" + e.what() + ")");
     }
   }

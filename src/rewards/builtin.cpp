@@ -8,6 +8,7 @@
 #include <memory>
 #include <optional>
 #include <string>
+#include <tuple>
 #include <string_view>
 #include <vector>
 
@@ -367,9 +368,15 @@ class RegexReward : public Reward {
     if (on_limit_ != "no_match" && on_limit_ != "raise") {
       throw Error("regex: option \"on_limit\" must be \"no_match\" or \"raise\", got \"" + on_limit_ + "\"");
     }
-    for (auto [key, v] : {std::pair<const char*, int64_t>{"match_limit", match_limit},
-                          {"depth_limit", depth_limit}, {"heap_limit_kib", heap_limit}}) {
-      if (v < 1 || v > 0xFFFFFFFFll) throw Error(std::string("regex: option \"") + key + "\" must be in [1, 2^32)");
+    if (pattern_.empty()) throw Error("regex: option \"pattern\" is empty (it would match every completion)");
+    // NB: limits that bound the time and memory of one match: past these a reward can stall a step for minutes.
+    for (auto [key, v, most] : {std::tuple<const char*, int64_t, int64_t>{"match_limit", match_limit, 100000000},
+                                {"depth_limit", depth_limit, 1000000},
+                                {"heap_limit_kib", heap_limit, 4194304}}) {
+      if (v < 1 || v > most) {
+        throw Error(std::string("regex: option \"") + key + "\" must be in [1, " + std::to_string(most) + "], got " +
+                    std::to_string(v));
+      }
     }
 
     // NB: byte mode by default, so invalid UTF-8 is just bytes; with utf, invalid

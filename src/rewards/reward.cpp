@@ -11,6 +11,7 @@
 #include <thread>
 
 #include "grpo/error.h"
+#include "grpo/log.h"
 
 namespace grpo {
 
@@ -255,6 +256,14 @@ RewardScores RewardSet::score(const std::vector<Sample>& samples) const {
       if (config_.on_error == "raise") {
         throw Error("RewardSet: reward '" + out.names[static_cast<size_t>(r)] + "' failed on sample " +
                     std::to_string(i) + ": " + err);
+      }
+      if (failures_logged_ < kFailuresLogged) {
+        // NB: the first few failures of a reward set are logged whole (a reward that fails on everything
+        // says so at once); after them RewardScores::failed_samples counts them.
+        ++failures_logged_;
+        log::warn("reward '" + out.names[static_cast<size_t>(r)] + "' failed on sample " + std::to_string(i) +
+                  " and scored 0 (on_error \"zero\"): " + err +
+                  (failures_logged_ == kFailuresLogged ? " (further failures are counted, not logged)" : ""));
       }
       failed[static_cast<size_t>(i)] = 1;
     }

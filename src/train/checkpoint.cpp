@@ -27,6 +27,11 @@ namespace grpo {
 namespace fs = std::filesystem;
 
 std::shared_ptr<CausalLM> load_model(const std::string& dir) {
+  std::error_code ec;
+  if (!fs::exists(dir, ec)) throw Error(dir + ": no such folder (expected a checkpoint or a Hugging Face model folder)");
+  if (!fs::is_directory(dir, ec)) {
+    throw Error(dir + ": is not a folder (expected a checkpoint or a Hugging Face model folder)");
+  }
   if (is_pretrained_folder(dir)) return load_pretrained_model(dir);
   const std::string spec_path = (fs::path(dir) / "model.json").string();
   const nlohmann::json spec = read_json_file(spec_path);

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "grpo/error.h"
 #include "grpo/rollout/sampler.h"
 
 namespace grpo {
@@ -36,9 +37,20 @@ EvalResult EvalResult::from_json(const nlohmann::json& e) {
   return r;
 }
 
+void check_accuracy_reward(const std::string& name, const RewardSet& rewards) {
+  const std::vector<std::string> names = rewards.names();
+  // NB: "accuracy" is the default: a run without an accuracy reward simply reports no accuracy.
+  if (name.empty() || name == "accuracy" || std::find(names.begin(), names.end(), name) != names.end()) return;
+  std::string known;
+  for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
+  throw Error("eval.accuracy_reward: \"" + name + "\" is not one of the run's rewards (" + known +
+              "); name one of them, or \"\" for none");
+}
+
 EvalResult evaluate(Policy& policy, const Tokenizer& tokenizer, const PromptDataset& data, const RewardSet& rewards,
                     const EvalConfig& eval, int64_t max_new_tokens, int64_t limit,
                     const std::string& accuracy_reward, const std::vector<int64_t>& eos_ids, Distributed* dist) {
+  check_accuracy_reward(accuracy_reward, rewards);
   torch::NoGradGuard no_grad;
   const int64_t n = limit > 0 ? std::min(limit, data.size()) : data.size();
   GroupSamplerConfig sc;

@@ -194,6 +194,7 @@ GRPOTrainer::GRPOTrainer(TrainConfig config, std::shared_ptr<CausalLM> model,
   if (!model) throw Error("GRPOTrainer: the model is null");
   if (!tokenizer_) throw Error("GRPOTrainer: the tokenizer is null");
   if (rewards_.size() == 0) throw Error("GRPOTrainer: rewards: the run has no reward functions");
+  check_accuracy_reward(config_.eval.accuracy_reward, rewards_);
   if (config_.grpo.prompts_per_step > train_.size()) {
     throw Error("grpo.prompts_per_step: must be <= the " + std::to_string(train_.size()) +
                 " training prompts, got " + std::to_string(config_.grpo.prompts_per_step));
@@ -860,7 +861,20 @@ nlohmann::json GRPOTrainer::train_loop() {
       }
     }
     if (latest) {
-      load_checkpoint(*latest);
+      // NB: one process falls back past a damaged newest checkpoint (truncated by a full disk, say) to
+      // the previous complete one; a job of several needs every rank on the one rank 0 picked.
+      const std::vector<std::string> candidates =
+          dist_->active() ? std::vector<std::string>{*latest} : list_checkpoints(config_.output_dir);
+      for (size_t k = candidates.size(); k-- > 0;) {
+        try {
+          load_checkpoint(candidates[k]);
+          latest = candidates[k];
+          break;
+        } catch (const std::exception& e) {
+          if (k == 0) throw;
+          log::warn(candidates[k] + " cannot be resumed from (" + e.what() + "); resuming from " + candidates[k - 1]);
+        }
+      }
       resumed = true;
       if (main) log::info("resumed from " + *latest + " (step " + std::to_string(step_) + ")");
     }

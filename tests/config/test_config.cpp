@@ -362,14 +362,16 @@ TEST(ConfigValidate, RangeRulesNameTheKeyAndTheValue) {
     std::string message;
   };
   const std::vector<Case> cases = {
-      {"threads=-1", "threads: must be >= 0, got -1"},
+      {"threads=-1", "threads: must be in [0, 4096] (0 = LibTorch's default), got -1"},
+      {"threads=100000", "threads: must be in [0, 4096] (0 = LibTorch's default), got 100000"},
       {"model.dtype=float16", "model.dtype: must be one of float32, bfloat16, float64, got \"float16\""},
       {"model.device=gpu", "model.device: must be \"cpu\", \"cuda\" or \"cuda:N\", got \"gpu\""},
       {"model.device=cuda:x", "model.device: must be \"cpu\", \"cuda\" or \"cuda:N\", got \"cuda:x\""},
       {"checkpoint.save_pretrained=int8", "checkpoint.save_pretrained: must be one of float32, bfloat16, float16, got \"int8\""},
       {"tokenizer.type=bpe", "tokenizer.type: must be one of auto, char, sentencepiece, hf, got \"bpe\""},
       {"data.eval_limit=-2", "data.eval_limit: must be >= 0, got -2"},
-      {"sampling.max_new_tokens=0", "sampling.max_new_tokens: must be >= 1, got 0"},
+      {"sampling.max_new_tokens=0", "sampling.max_new_tokens: must be in [1, 1048576], got 0"},
+      {"sampling.max_new_tokens=2000000000", "sampling.max_new_tokens: must be in [1, 1048576], got 2000000000"},
       {"sampling.temperature=0", "sampling.temperature: must be > 0"},
       {"sampling.top_k=-1", "sampling.top_k: must be >= 0, got -1"},
       {"sampling.top_p=0", "sampling.top_p: must be in (0, 1], got 0"},
@@ -395,7 +397,9 @@ TEST(ConfigValidate, RangeRulesNameTheKeyAndTheValue) {
       {"optimizer.max_grad_norm=-1", "optimizer.max_grad_norm: must be >= 0, got -1"},
       {"grpo.steps=-1", "grpo.steps: must be >= 0, got -1"},
       {"grpo.prompts_per_step=0", "grpo.prompts_per_step: must be >= 1, got 0"},
-      {"grpo.group_size=1", "grpo.group_size: must be >= 2, got 1"},
+      {"grpo.group_size=1", "grpo.group_size: must be in [2, 65536], got 1"},
+      {"grpo.group_size=1000000000", "grpo.group_size: must be in [2, 65536], got 1000000000"},
+      {"grpo.prompts_per_step=100000", "grpo.prompts_per_step: must be <= 65536, got 100000"},
       {"grpo.num_iterations=0", "grpo.num_iterations: must be >= 1, got 0"},
       {"grpo.mini_batches=0", "grpo.mini_batches: must be >= 1, got 0"},
       {"grpo.micro_batch_size=-1", "grpo.micro_batch_size: must be >= 0, got -1"},
@@ -408,7 +412,7 @@ TEST(ConfigValidate, RangeRulesNameTheKeyAndTheValue) {
       {"sft.optimizer.lr=-1", "sft.optimizer.lr: must be > 0, got -1"},
       {"sft.optimizer.schedule=exp", "sft.optimizer.schedule: must be one of cosine, constant, linear, got \"exp\""},
       {"eval.every=-1", "eval.every: must be >= 0, got -1"},
-      {"eval.batch_size=0", "eval.batch_size: must be >= 1, got 0"},
+      {"eval.batch_size=0", "eval.batch_size: must be in [1, 65536], got 0"},
       {"eval.max_new_tokens=-1", "eval.max_new_tokens: must be >= 0, got -1"},
       {"checkpoint.save_every=-1", "checkpoint.save_every: must be >= 0, got -1"},
       {"checkpoint.keep_last=0", "checkpoint.keep_last: must be >= 1, got 0"},
@@ -419,9 +423,13 @@ TEST(ConfigValidate, RangeRulesNameTheKeyAndTheValue) {
     SCOPED_TRACE(c.override_text);
     EXPECT_HAS(parse_error({c.override_text}), c.message);
   }
+  EXPECT_HAS(parse_error({"rewards=" + std::string(100000, '[') + std::string(100000, ']')}),
+            "the value is JSON nested deeper than 512 levels");
+  EXPECT_HAS(parse_error({"grpo.prompts_per_step=65536", "grpo.group_size=128"}),
+            "grpo.prompts_per_step: must be small enough that N = prompts_per_step * group_size (128) is at most 4194304");
   // The bounds themselves pass.
   EXPECT_NO_THROW(parse({"sampling.top_p=1", "sampling.min_p=0", "loss.epsilon_low=0", "loss.beta=0",
-                         "optimizer.min_lr_ratio=1", "grpo.ref_sync_alpha=0", "grpo.group_size=2",
+                         "optimizer.min_lr_ratio=1", "grpo.ref_sync_alpha=0", "grpo.group_size=2", "threads=4096",
                          "optimizer.max_grad_norm=0", "eval.max_new_tokens=0", "logging.level=off"}));
 }
 

@@ -28,4 +28,10 @@ TEST(JsonlReader, ErrorsNameTheFileAndLine) {
   EXPECT_HAS(error_of([&] { grpo::JsonlReader(dir / "missing.jsonl", "data"); }),
              "data " + (dir / "missing.jsonl") + ": no such file");
   EXPECT_HAS(error_of([&] { grpo::JsonlReader(dir.path.string(), "data"); }), ": is a directory");
+  // A record nested 10^5 deep is refused, not a stack overflow.
+  { std::ofstream(dir / "deep.jsonl") << "{\"a\": 1}\n{\"p\": " << std::string(100000, '[') << std::string(100000, ']') << "}\n"; }
+  grpo::JsonlReader deep(dir / "deep.jsonl", "data.train");
+  ASSERT_TRUE(deep.next().has_value());
+  EXPECT_HAS(error_of([&] { deep.next(); }),
+             "data.train " + (dir / "deep.jsonl") + ", line 2: JSON nested deeper than 512 levels");
 }

@@ -191,6 +191,18 @@ TEST(RewardRegex, CompileErrorNamesThePattern) {
   EXPECT_NE(msg.find("\"(a\""), std::string::npos) << msg;
   EXPECT_NE(error_of([] { RewardRegistry::global().create({{"name", "regex"}}); }).find("\"pattern\" is required"),
             std::string::npos);
+  EXPECT_HAS(error_of([] { RewardRegistry::global().create({{"name", "regex"}, {"pattern", ""}}); }),
+             "regex: option \"pattern\" is empty");
+  EXPECT_HAS(error_of([] {
+               RewardRegistry::global().create({{"name", "regex"}, {"pattern", "a"}, {"match_limit", 4294967295LL}});
+             }),
+             "regex: option \"match_limit\" must be in [1, 100000000], got 4294967295");
+  EXPECT_HAS(error_of([] {
+               RewardRegistry::global().create({{"name", "regex"}, {"pattern", "a"}, {"depth_limit", 0}});
+             }),
+             "regex: option \"depth_limit\" must be in [1, 1000000], got 0");
+  EXPECT_NO_THROW(RewardRegistry::global().create(
+      {{"name", "regex"}, {"pattern", "a"}, {"match_limit", 100000000}, {"heap_limit_kib", 4194304}}));
 }
 
 TEST(RewardRegex, CatastrophicBacktrackingIsBounded) {
@@ -322,13 +334,35 @@ TEST(RewardSet, ErrorsNameTheRewardAndSampleOrAreZeroed) {
       RewardSet zero(c);
       zero.add(failing(how));
       zero.add(std::make_unique<grpo::FunctionReward>("ok", [](const Sample&) { return 2.f; }));
+      ::testing::internal::CaptureStderr();
       const auto s = zero.score(samples);
+      const std::string logged = ::testing::internal::GetCapturedStderr();
+      EXPECT_NE(logged.find(std::string("reward '") + how + "' failed on sample 6 and scored 0 (on_error \"zero\")"),
+                std::string::npos)
+          << logged;
       EXPECT_EQ(s.failed_samples, 1) << how;
       for (int64_t i = 0; i < 10; ++i) {
         EXPECT_EQ(s.per_function(i, 0), i == 6 ? 0.f : 1.f) << how << " " << i;
         EXPECT_EQ(s.per_function(i, 1), 2.f);
       }
     }
+  }
+  {
+    // Logged are a set's first 10 failures; the rest are counted only.
+    grpo::RewardSetConfig c;
+    c.on_error = "zero";
+    RewardSet zero(c);
+    zero.add(failing("throws"));
+    std::vector<Sample> bad(4, Sample{"q", "bad", 1, false, nullptr});
+    ::testing::internal::CaptureStderr();
+    for (int round = 0; round < 4; ++round) EXPECT_EQ(zero.score(bad).failed_samples, 4);
+    const std::string logged = ::testing::internal::GetCapturedStderr();
+    size_t lines = 0;
+    for (size_t at = logged.find("failed on sample"); at != std::string::npos; at = logged.find("failed on sample", at + 1)) {
+      ++lines;
+    }
+    EXPECT_EQ(lines, 10u) << logged;
+    EXPECT_NE(logged.find("further failures are counted, not logged"), std::string::npos) << logged;
   }
   EXPECT_NE(error_of([&] {
               RewardSet set;

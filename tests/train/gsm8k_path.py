@@ -29,9 +29,11 @@ def main():
     assert padded > tokenizer_size, (padded, tokenizer_size)
 
     torch.manual_seed(0)
+    # NB: 2048 positions: this tiny tokenizer spends many more tokens on a GSM8K prompt than
+    # Qwen's own (its longest training prompt is 1122 tokens here), and every prompt must fit.
     config = transformers.Qwen2Config(
         vocab_size=padded, hidden_size=32, intermediate_size=64, num_hidden_layers=2,
-        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=1024,
+        num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=2048,
         tie_word_embeddings=True, eos_token_id=tok["added_tokens"][2]["id"])
     model = transformers.Qwen2ForCausalLM(config).to(torch.bfloat16)
     model.save_pretrained(model_dir)

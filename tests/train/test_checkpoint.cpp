@@ -154,6 +154,44 @@ TEST(Trainer, AStopRequestCheckpointsAndResumesExactly) {
   EXPECT_EQ(std::count(metrics.begin(), metrics.end(), '\n'), 4);
 }
 
+// A newest checkpoint damaged after it was written (a truncated model.pt) is
+// passed over with a warning for the previous complete one, and the run ends
+// where a straight one does.
+TEST(Trainer, ADamagedNewestCheckpointFallsBackToThePreviousOne) {
+  TempDir straight_dir("damaged_straight"), dir("damaged");
+  grpo::TrainConfig c = tiny_config(straight_dir.path.string());
+  c.grpo.steps = 4;
+  std::vector<double> straight, resumed;
+  auto one = tiny_trainer(c);
+  one->on_step_end([&](const nlohmann::json& m) { straight.push_back(m["loss"].get<double>()); });
+  one->train();
+  c.output_dir = dir.path.string();
+  c.grpo.steps = 3;
+  c.checkpoint.save_every = 1;
+  tiny_trainer(c)->train();
+  const fs::path newest = dir.path / "checkpoint-3" / "model.pt";
+  fs::resize_file(newest, fs::file_size(newest) / 2);
+  c.grpo.steps = 4;
+  c.checkpoint.resume = true;
+  auto again = tiny_trainer(c);
+  again->on_step_end([&](const nlohmann::json& m) { resumed.push_back(m["loss"].get<double>()); });
+  again->train();
+  ASSERT_EQ(resumed.size(), 2u);  // steps 3 and 4, from checkpoint-2
+  EXPECT_EQ(resumed[0], straight[2]);
+  EXPECT_EQ(resumed[1], straight[3]);
+  // With nothing to fall back to, the damage is the error.
+  TempDir lone("damaged_lone");
+  c.output_dir = lone.path.string();
+  c.grpo.steps = 1;
+  c.checkpoint.resume = false;
+  tiny_trainer(c)->train();
+  const fs::path only = lone.path / "checkpoint-1" / "model.pt";
+  fs::resize_file(only, fs::file_size(only) / 2);
+  c.checkpoint.resume = true;
+  c.grpo.steps = 2;
+  EXPECT_FALSE(error_of([&] { tiny_trainer(c)->train(); }).empty());
+}
+
 // The generator state saved in trainer_state.json: a round trip restores the
 // stream exactly, and a damaged value is an error that leaves the generator alone.
 TEST(Checkpoint, CpuRngStateRoundTripAndBadValues) {

@@ -425,3 +425,17 @@ TEST(Trainer, PromptsTooLongForTheModelAreFoundAtLoad) {
   EXPECT_NO_THROW(grpo::GRPOTrainer(c, model, tokenizer, a_fraction_reward(), grpo::PromptDataset::from_records(records),
                                     tiny_prompts(8)));
 }
+
+// An accuracy reward the run does not have is a typo: named at once, with the rewards there are.
+TEST(Trainer, AnUnknownAccuracyRewardIsNamed) {
+  grpo::TrainConfig c = tiny_config(::testing::TempDir());
+  auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+  auto model = grpo::make_model(c.model, *tokenizer, c.seed);
+  c.eval.accuracy_reward = "a_fractoin";
+  EXPECT_HAS(error_of([&] { grpo::GRPOTrainer(c, model, tokenizer, a_fraction_reward(), tiny_prompts()); }),
+             "eval.accuracy_reward: \"a_fractoin\" is not one of the run's rewards (a_fraction)");
+  for (const char* fine : {"a_fraction", "", "accuracy"}) {
+    c.eval.accuracy_reward = fine;
+    EXPECT_NO_THROW(grpo::GRPOTrainer(c, model, tokenizer, a_fraction_reward(), tiny_prompts())) << fine;
+  }
+}

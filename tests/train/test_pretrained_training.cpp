@@ -221,6 +221,14 @@ TEST(PretrainedTraining, ChatTemplatesWrapDatasetPrompts) {
              "a system prompt needs a chat template");
 }
 
+TEST(PretrainedTraining, AMissingModelFolderIsNamedAsSuch) {
+  TempDir dir("missing_model");
+  EXPECT_HAS(error_of([&] { grpo::load_model(dir / "nowhere"); }),
+             "nowhere: no such folder (expected a checkpoint or a Hugging Face model folder)");
+  std::ofstream(dir / "file") << "x";
+  EXPECT_HAS(error_of([&] { grpo::load_model(dir / "file"); }), "file: is not a folder");
+}
+
 TEST(PretrainedTraining, ExportErrorsAreNamed) {
   TempDir dir("hf_export");
   const auto model = grpo::load_model(kStories);

@@ -33,7 +33,9 @@
 
 #include <CLI/CLI.hpp>
 
+#include <cmath>
 #include <cstdlib>
+#include <filesystem>
 #include <iostream>
 
 namespace {
@@ -112,10 +114,32 @@ int main(int argc, char** argv) {
   prompt_option->excludes(dataset_option);
   sample->add_option("--out", sample_out, "with --dataset: the output folder (default: rejection.output)")
       ->needs(dataset_option);
-  sample->add_option("-n,--num", count, "completions per prompt (default: 4, or rejection.samples_per_prompt)")
-      ->check(CLI::PositiveNumber);
+  // NB: checked before anything is allocated for them; the messages name the option and the value.
+  sample->add_option("-n,--num", count, "completions per prompt, 1 to 4096 (default: 4, or rejection.samples_per_prompt)")
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            const std::string shown = "-n " + text;
+            try {
+              size_t used = 0;
+              const long long n = std::stoll(text, &used);
+              if (used == text.size() && n >= 1 && n <= 4096) return "";
+            } catch (const std::exception&) {
+            }
+            return shown + ": must be a whole number from 1 to 4096";
+          },
+          "INT in [1, 4096]"));
   sample->add_option("-t,--temperature", temperature, "sampling temperature, 0 = greedy (default: sampling.temperature)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(CLI::Validator(
+          [](std::string& text) -> std::string {
+            try {
+              size_t used = 0;
+              const double t = std::stod(text, &used);
+              if (used == text.size() && std::isfinite(t) && t >= 0) return "";
+            } catch (const std::exception&) {
+            }
+            return "-t " + text + ": must be a finite number >= 0";
+          },
+          "FLOAT >= 0"));
 
   CLI::App* exporter = app.add_subcommand("export", "write a model (checkpoint or Hugging Face folder) and its "
                                                    "tokenizer as a folder transformers loads, or as one GGUF file "
@@ -219,9 +243,14 @@ int main(int argc, char** argv) {
       const auto data = grpo::PromptDataset::from_jsonl(config.data.eval, grpo::dataset_options(config.data, config.seed));
       const auto rewards = grpo::RewardSet::from_json(config.rewards);
       const int64_t T = config.eval.max_new_tokens > 0 ? config.eval.max_new_tokens : config.sampling.max_new_tokens;
-      const grpo::EvalResult r = grpo::evaluate(policy, *tokenizer, data, rewards, config.eval, T,
-                                                eval_limit > 0 ? eval_limit : config.data.eval_limit,
-                                                config.eval.accuracy_reward, grpo::stop_ids(config.sampling, *tokenizer));
+      grpo::EvalResult r = grpo::evaluate(policy, *tokenizer, data, rewards, config.eval, T,
+                                          eval_limit > 0 ? eval_limit : config.data.eval_limit,
+                                          config.eval.accuracy_reward, grpo::stop_ids(config.sampling, *tokenizer));
+      // The step is the checkpoint's own (0 for a model that no run has trained).
+      const std::filesystem::path state = std::filesystem::path(eval_checkpoint) / "trainer_state.json";
+      if (!eval_checkpoint.empty() && std::filesystem::exists(state)) {
+        r.step = grpo::read_trainer_state(eval_checkpoint).value("step", int64_t{0});
+      }
       std::cout << grpo::json_text(r.to_json(), 2) << "\n";
     } else if (*sample && !sample_dataset.empty()) {
       grpo::TrainConfig config = load(sample_args);

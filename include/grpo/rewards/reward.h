@@ -80,8 +80,9 @@ using RewardFactory = std::function<std::unique_ptr<Reward>(const nlohmann::json
 //                  −1 past it. max_length, buffer (both required).
 //   regex          PCRE2 pattern found in the completion. pattern (required),
 //                  case_insensitive = false, utf = false (bytes; true: UTF-8, invalid
-//                  sequences never match), match_limit = 1e6, depth_limit = 1e4,
-//                  heap_limit_kib = 2e4, on_limit = "no_match" | "raise".
+//                  sequences never match), match_limit = 1e6 (at most 1e8), depth_limit =
+//                  1e4 (at most 1e6), heap_limit_kib = 2e4 (at most 4 GiB), on_limit =
+//                  "no_match" | "raise". An empty pattern is refused.
 //   language       DeepSeek-R1's language consistency: the share in [0, 1] of the
 //                  region's letters that are in the target script(s). Letters are code
 //                  points of a script; digits, punctuation, symbols, tags (<think>), LaTeX
@@ -156,12 +157,17 @@ class RewardSet {
   std::vector<std::string> names() const;
   const RewardSetConfig& config() const { return config_; }
 
+  // With on_error "zero" a failed reward scores 0 and the set's first
+  // failures are logged (reward, sample, error), the rest counted.
   RewardScores score(const std::vector<Sample>& samples) const;
 
  private:
+  static constexpr int64_t kFailuresLogged = 10;  // on_error "zero": failures logged as warnings, then only counted
+
   RewardSetConfig config_;
   std::vector<std::shared_ptr<Reward>> rewards_;
   std::vector<float> weights_;
+  mutable int64_t failures_logged_ = 0;
 };
 
 }  // namespace grpo

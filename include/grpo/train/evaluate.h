@@ -35,6 +35,11 @@ struct EvalResult {
   static EvalResult from_json(const nlohmann::json& j);
 };
 
+// Raises grpo::Error when `name` (eval.accuracy_reward) is not one of
+// `rewards`' names, listing them; "" and the default "accuracy" may name no
+// reward (no accuracy is reported). evaluate and GRPOTrainer call it.
+void check_accuracy_reward(const std::string& name, const RewardSet& rewards);
+
 // Greedy completions of every prompt of `data` (in file order, up to `limit`
 // prompts; 0 = all), scored with `rewards`, each stopping at any of `eos_ids`
 // (empty = the tokenizer's EOS). Runs without grad. With `dist` active each
