@@ -39,8 +39,8 @@ EvalResult EvalResult::from_json(const nlohmann::json& e) {
 
 void check_accuracy_reward(const std::string& name, const RewardSet& rewards) {
   const std::vector<std::string> names = rewards.names();
-  // NB: "accuracy" is the default: a run without an accuracy reward simply reports no accuracy.
-  if (name.empty() || name == "accuracy" || std::find(names.begin(), names.end(), name) != names.end()) return;
+  // NB: the default ("accuracy") may name no reward: a run without one simply reports no accuracy.
+  if (name.empty() || name == EvalConfig{}.accuracy_reward || std::find(names.begin(), names.end(), name) != names.end()) return;
   std::string known;
   for (const std::string& n : names) known += (known.empty() ? "" : ", ") + n;
   throw Error("eval.accuracy_reward: \"" + name + "\" is not one of the run's rewards (" + known +
