@@ -1,6 +1,7 @@
 // Checkpoint folders: weights by name in LibTorch archives, JSON beside them,
 // each folder written as one transaction (write_folder_atomic); the model
-// rebuilt through the ModelRegistry from model.json.
+// rebuilt through the ModelRegistry from model.json, whose dtype and tokenizer
+// record a resume checks against the run.
 #include "grpo/train/checkpoint.h"
 
 #include <ATen/CPUGeneratorImpl.h>
@@ -8,7 +9,12 @@
 #include <torch/serialize.h>
 #include <torch/torch.h>
 
+#include <signal.h>
+#include <unistd.h>
+
 #include <algorithm>
+#include <cerrno>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -19,12 +25,52 @@
 #include "grpo/files.h"
 #include "grpo/io/pretrained.h"
 #include "grpo/io/weights.h"
+#include "grpo/log.h"
 #include "grpo/models/registry.h"
 #include "json_fields.h"
 
 namespace grpo {
 
 namespace fs = std::filesystem;
+
+namespace {
+
+// model.json's "dtype": the dtype of the model's parameters (the first one's).
+std::string dtype_name(CausalLM& model) {
+  const auto params = model.module().parameters();
+  const auto dtype = params.empty() ? torch::kFloat32 : params.front().scalar_type();
+  if (dtype == torch::kBFloat16) return "bfloat16";
+  if (dtype == torch::kFloat16) return "float16";
+  if (dtype == torch::kFloat64) return "float64";
+  return "float32";
+}
+
+bool all_digits(const std::string& s) {
+  return !s.empty() && std::all_of(s.begin(), s.end(), [](char c) { return c >= '0' && c <= '9'; });
+}
+
+// The first id spelt differently by `there` and `here` (or special in one only), as
+// "id 4 is \"c\" there and \"d\" here"; "" when there is none.
+std::string first_difference(const Tokenizer& there, const Tokenizer& here) {
+  const int64_t n = std::min(there.vocab_size(), here.vocab_size());
+  auto spelling = [](const Tokenizer& t, int64_t id) {
+    try {
+      return json_text(nlohmann::json(t.id_to_token(id))) + (t.is_special(id) ? " (special)" : "");
+    } catch (const Error&) {
+      return std::string("no token");
+    }
+  };
+  for (int64_t id = 0; id < n; ++id) {
+    const std::string a = spelling(there, id), b = spelling(here, id);
+    if (a != b) return "id " + std::to_string(id) + " is " + a + " there and " + b + " here";
+  }
+  return "";
+}
+
+// Whether process `pid` exists (another user's included).
+bool process_alive(pid_t pid) { return ::kill(pid, 0) == 0 || errno == EPERM; }
+
+}  // namespace
 
 std::shared_ptr<CausalLM> load_model(const std::string& dir) {
   std::error_code ec;
@@ -46,8 +92,151 @@ std::shared_ptr<CausalLM> load_model(const std::string& dir) {
   load_weights(model->module(), (fs::path(dir) / "model.pt").string());
   const std::string dtype = spec.value("dtype", std::string("float32"));
   if (dtype == "bfloat16") model->module().to(torch::kBFloat16);
+  if (dtype == "float16") model->module().to(torch::kFloat16);
   if (dtype == "float64") model->module().to(torch::kFloat64);
   return model;
+}
+
+nlohmann::json tokenizer_identity(const Tokenizer& tokenizer) {
+  // NB: FNV-1a, spelled out here, so the hash is the same with every standard library and build.
+  uint64_t hash = 14695981039346656037ull;
+  auto add = [&](const std::string& bytes) {
+    for (const char c : bytes) {
+      hash ^= static_cast<unsigned char>(c);
+      hash *= 1099511628211ull;
+    }
+  };
+  // Each part is preceded by its length, so no two vocabularies spell the same byte stream.
+  auto add_part = [&](const std::string& part) {
+    add(std::to_string(part.size()) + ":");
+    add(part);
+  };
+  const int64_t V = tokenizer.vocab_size();
+  for (int64_t id = 0; id < V; ++id) {
+    std::string token;
+    try {
+      token = tokenizer.id_to_token(id);
+    } catch (const Error&) {
+      add_part("");  // a gap in the numbering (a Hugging Face vocabulary may have them)
+      add("-");
+      continue;
+    }
+    add_part(token);
+    add(tokenizer.is_special(id) ? "s" : "n");
+  }
+  const std::optional<int64_t> bos = tokenizer.bos_id();
+  add_part(std::to_string(tokenizer.eos_id()) + " " + std::to_string(tokenizer.pad_id()) + " " +
+           (bos ? std::to_string(*bos) : std::string("none")));
+  static const char* hex = "0123456789abcdef";
+  std::string digits(16, '0');
+  for (int i = 15; i >= 0; --i, hash >>= 4) digits[static_cast<size_t>(i)] = hex[hash & 15];
+  return {{"vocab_size", V}, {"vocabulary_hash", digits}};
+}
+
+void check_resumable(const std::string& dir, CausalLM& model, const Tokenizer& tokenizer) {
+  const std::string spec_path = (fs::path(dir) / "model.json").string();
+  nlohmann::json spec;
+  try {
+    spec = read_json_file(spec_path);
+  } catch (const Error&) {
+    return;  // damage: the load that follows names it
+  }
+  if (!spec.is_object()) return;
+  const nlohmann::json* saved_dtype = spec.contains("dtype") ? &spec.at("dtype") : nullptr;
+  const std::string dtype = dtype_name(model);
+  if (saved_dtype && saved_dtype->is_string() && saved_dtype->get<std::string>() != dtype) {
+    const std::string saved = saved_dtype->get<std::string>();
+    throw CheckpointMismatch(dir + ": the checkpoint holds a " + saved + " model, but this run's model.dtype is \"" +
+                             dtype + "\"; resume with model.dtype \"" + saved +
+                             "\", or start a new run from its weights with model.init_from " + dir);
+  }
+  const nlohmann::json here = tokenizer_identity(tokenizer);
+  if (!spec.contains("tokenizer")) {
+    log::warn(dir + ": the checkpoint records no tokenizer (written by an earlier version); resuming without "
+                    "checking that this run's tokenizer (" + std::to_string(tokenizer.vocab_size()) +
+              " tokens) is the one it was trained with");
+    return;
+  }
+  const nlohmann::json& there = spec.at("tokenizer");
+  if (there == here) return;
+  auto describe = [](const nlohmann::json& id) {
+    const auto size = id.is_object() ? id.value("vocab_size", nlohmann::json()) : nlohmann::json();
+    const auto hash = id.is_object() ? id.value("vocabulary_hash", nlohmann::json()) : nlohmann::json();
+    return (size.is_number() ? std::to_string(size.get<int64_t>()) : std::string("?")) + " tokens, vocabulary hash " +
+           (hash.is_string() ? hash.get<std::string>() : std::string("?"));
+  };
+  std::string difference;
+  try {
+    difference = first_difference(*load_tokenizer(dir), tokenizer);
+  } catch (const std::exception&) {
+    // NB: the checkpoint's own tokenizer files only add detail; without them the identities say enough.
+  }
+  throw CheckpointMismatch(dir + ": the checkpoint was trained with another tokenizer than this run's (the checkpoint's: " +
+                           describe(there) + "; this run's: " + describe(here) +
+                           (difference.empty() ? std::string() : "; " + difference) +
+                           "); resume with the tokenizer it was trained with (its files are in " + dir + ")");
+}
+
+std::vector<std::string> remove_stale_checkpoint_temporaries(const std::string& dir,
+                                                             const std::vector<std::string>& names) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) return {};
+  // What a killed process leaves: "<name>.tmp-<pid>" (a folder being written),
+  // "<name>.old-<pid>" (the folder it was replacing), "<name>.pruned-<pid>" (a
+  // checkpoint it was deleting), "<file>.tmp.<pid>" (a file being written).
+  enum class Kind { kWriting, kReplaced, kPruned, kFile };
+  struct Stale {
+    fs::path path;
+    pid_t pid;
+    Kind kind;
+    fs::path original;  // kReplaced: where it was
+  };
+  std::vector<Stale> stale;
+  for (const auto& entry : fs::directory_iterator(dir, ec)) {
+    const std::string name = entry.path().filename().string();
+    const bool folder = entry.is_directory(ec);
+    Kind kind = Kind::kFile;
+    size_t mark = std::string::npos, digits = 0;
+    for (const auto& [suffix, k] : {std::pair<const char*, Kind>{".tmp-", Kind::kWriting}, {".old-", Kind::kReplaced},
+                                    {".pruned-", Kind::kPruned}, {".tmp.", Kind::kFile}}) {
+      const size_t at = name.rfind(suffix);
+      if (at != std::string::npos && (k == Kind::kFile) != folder) {
+        mark = at;
+        digits = at + std::strlen(suffix);
+        kind = k;
+        break;
+      }
+    }
+    if (mark == std::string::npos || mark == 0) continue;
+    const std::string stem = name.substr(0, mark), pid = name.substr(digits);
+    if (!all_digits(pid) || pid.size() > 9) continue;
+    if (folder) {
+      const bool checkpoint = stem.rfind("checkpoint-", 0) == 0 && all_digits(stem.substr(11));
+      if (!checkpoint && std::find(names.begin(), names.end(), stem) == names.end()) continue;
+    }
+    const auto id = static_cast<pid_t>(std::stol(pid));
+    if (id > 0 && !process_alive(id)) stale.push_back({entry.path(), id, kind, fs::path(dir) / stem});
+  }
+  std::vector<std::string> removed;
+  for (const Stale& s : stale) {
+    const std::string who = "process " + std::to_string(s.pid) + ", which is gone";
+    if (s.kind == Kind::kReplaced && !fs::exists(s.original, ec)) {
+      // NB: killed between its two renames: the folder moved aside is the complete one.
+      fs::rename(s.path, s.original, ec);
+      if (!ec) {
+        log::warn("restored " + s.original.string() + " from " + s.path.string() + ", set aside by " + who);
+        continue;
+      }
+    }
+    fs::remove_all(s.path, ec);
+    if (ec) {
+      log::warn(s.path.string() + ": cannot remove this leftover of " + who + " (" + ec.message() + ")");
+      continue;
+    }
+    log::info("removed " + s.path.string() + ", left unfinished by " + who);
+    removed.push_back(s.path.string());
+  }
+  return removed;
 }
 
 void write_checkpoint(const std::string& dir, const CheckpointContents& contents) {
@@ -56,13 +245,9 @@ void write_checkpoint(const std::string& dir, const CheckpointContents& contents
       dir,
       [&](const fs::path& tmp) {
         nlohmann::json spec = contents.model->architecture();
-        if (spec.is_null()) {
-          spec = {{"type", "custom"}};
-        } else {
-          const auto params = contents.model->module().parameters();
-          const auto dtype = params.empty() ? torch::kFloat32 : params.front().scalar_type();
-          spec["dtype"] = dtype == torch::kBFloat16 ? "bfloat16" : dtype == torch::kFloat64 ? "float64" : "float32";
-        }
+        if (spec.is_null()) spec = {{"type", "custom"}};
+        spec["dtype"] = dtype_name(*contents.model);
+        if (contents.tokenizer) spec["tokenizer"] = tokenizer_identity(*contents.tokenizer);
         write_file_atomic((tmp / "model.json").string(), spec.dump(2) + "\n");
         CausalLM& weights = contents.weights ? *contents.weights : *contents.model;
         save_weights(weights.module(), (tmp / "model.pt").string());
@@ -115,7 +300,12 @@ void prune_checkpoints(const std::string& output_dir, int64_t keep_last) {
   auto all = list_checkpoints(output_dir);
   std::error_code ec;
   for (size_t i = 0; i + static_cast<size_t>(std::max<int64_t>(keep_last, 1)) < all.size(); ++i) {
-    fs::remove_all(all[i], ec);
+    // NB: renamed first, so a kill halfway through the deletion leaves a
+    // ".pruned-<pid>" folder that the next resume removes, never a
+    // checkpoint-<step> without its model.
+    const fs::path doomed = all[i] + ".pruned-" + std::to_string(::getpid());
+    fs::rename(all[i], doomed, ec);
+    fs::remove_all(ec ? fs::path(all[i]) : doomed, ec);
   }
 }
 

@@ -754,6 +754,7 @@ std::string GRPOTrainer::save_checkpoint() {
 }
 
 void GRPOTrainer::load_checkpoint(const std::string& dir) {
+  check_resumable(dir, policy_->model(), *tokenizer_);
   const nlohmann::json state = read_trainer_state(dir);
   try {
     optimizer_->load_state(dir);
@@ -847,6 +848,7 @@ nlohmann::json GRPOTrainer::train_loop() {
   }
   bool resumed = false;
   if (config_.checkpoint.resume) {
+    if (main) remove_stale_checkpoint_temporaries(config_.output_dir, {"final"});
     // Rank 0 picks the checkpoint; every rank loads that one.
     std::optional<std::string> latest = main ? latest_checkpoint(config_.output_dir) : std::nullopt;
     if (dist_->active()) {
@@ -870,6 +872,8 @@ nlohmann::json GRPOTrainer::train_loop() {
           load_checkpoint(candidates[k]);
           latest = candidates[k];
           break;
+        } catch (const CheckpointMismatch&) {
+          throw;  // the older checkpoints are the same run's
         } catch (const std::exception& e) {
           if (k == 0) throw;
           log::warn(candidates[k] + " cannot be resumed from (" + e.what() + "); resuming from " + candidates[k - 1]);

@@ -337,6 +337,7 @@ void SFTTrainer::save_checkpoint(const std::string& dir, double last_loss) {
 }
 
 double SFTTrainer::load_checkpoint(const std::string& dir) {
+  check_resumable(dir, policy_->model(), *tokenizer_);
   const nlohmann::json state = read_trainer_state(dir);
   try {
     if (state.value("stage", std::string()) != stage_) {
@@ -394,6 +395,10 @@ nlohmann::json SFTTrainer::train_loop() {
   double last_loss = 0;
   bool resumed = false;
   if (config_.checkpoint.resume) {
+    if (main) {
+      remove_stale_checkpoint_temporaries(checkpoints_dir());
+      remove_stale_checkpoint_temporaries(config_.output_dir, {stage_});
+    }
     // Rank 0 picks the checkpoint; every rank loads that one.
     std::optional<std::string> dir = main ? checkpoint_to_resume() : std::nullopt;
     if (dist_->active()) {

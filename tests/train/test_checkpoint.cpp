@@ -1,6 +1,7 @@
 // Checkpoints: a failed write leaves the previous checkpoint intact and no
 // temporary folder, keep_last prunes, incomplete folders are never the latest,
-// and the generator state round-trips through trainer_state.json.
+// resuming refuses another dtype or tokenizer and removes what killed writes
+// left, and the generator state round-trips through trainer_state.json.
 #include <grpo/error.h>
 #include <grpo/files.h>
 #include <grpo/stop.h>
@@ -14,6 +15,8 @@
 #include <filesystem>
 #include <fstream>
 #include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 #include "test_util.h"
 #include "train/tiny_run.h"
@@ -190,6 +193,143 @@ TEST(Trainer, ADamagedNewestCheckpointFallsBackToThePreviousOne) {
   c.checkpoint.resume = true;
   c.grpo.steps = 2;
   EXPECT_FALSE(error_of([&] { tiny_trainer(c)->train(); }).empty());
+}
+
+// A checkpoint is resumed only by a run of its kind: another model.dtype, or
+// a char tokenizer of another alphabet of the same size, is refused with the
+// checkpoint and both sides named, and no older checkpoint of the folder (the
+// same run's) is tried instead. A checkpoint that records no tokenizer
+// (written before the record was kept) still resumes, with a warning.
+TEST(Trainer, ResumingWithAnotherDtypeOrTokenizerIsRefused) {
+  TempDir dir("mismatch");
+  grpo::TrainConfig c = tiny_config(dir.path.string());
+  c.tokenizer.characters = "abc";
+  c.grpo.steps = 2;
+  c.checkpoint.save_every = 1;
+  tiny_trainer(c)->train();
+  const std::string newest = grpo::checkpoint_dir(dir.path.string(), 2);
+  c.grpo.steps = 3;
+  c.checkpoint.resume = true;
+
+  grpo::TrainConfig other = c;
+  other.model.dtype = "float64";
+  ::testing::internal::CaptureStderr();
+  std::string message = error_of([&] { tiny_trainer(other)->train(); });
+  const std::string log = ::testing::internal::GetCapturedStderr();
+  EXPECT_HAS(message, newest + ": the checkpoint holds a float32 model, but this run's model.dtype is \"float64\"");
+  EXPECT_HAS(message, "model.init_from " + newest);
+  EXPECT_EQ(log.find("resuming from"), std::string::npos) << log;  // no fallback to checkpoint-1
+
+  other = c;
+  other.tokenizer.characters = "abd";
+  const auto ours = grpo::make_tokenizer(c.tokenizer), theirs = grpo::make_tokenizer(other.tokenizer);
+  ASSERT_EQ(ours->vocab_size(), theirs->vocab_size());
+  message = error_of([&] { tiny_trainer(other)->train(); });
+  EXPECT_HAS(message, newest + ": the checkpoint was trained with another tokenizer than this run's");
+  EXPECT_HAS(message, grpo::tokenizer_identity(*ours)["vocabulary_hash"].get<std::string>());
+  EXPECT_HAS(message, grpo::tokenizer_identity(*theirs)["vocabulary_hash"].get<std::string>());
+  EXPECT_HAS(message, "id " + std::to_string(*ours->token_to_id("c")) + " is \"c\" there and \"d\" here");
+  EXPECT_EQ(grpo::latest_checkpoint(dir.path.string()), newest);  // nothing was trained
+
+  // The run's own kind resumes.
+  EXPECT_EQ(tiny_trainer(c)->train()["steps"], 3);
+  // A checkpoint of a bfloat16 run (float32 masters in model.pt) holds a bfloat16 model.
+  TempDir mixed("mismatch_mixed");
+  grpo::TrainConfig b = tiny_config(mixed.path.string());
+  b.model.dtype = "bfloat16";
+  b.grpo.steps = 1;
+  tiny_trainer(b)->train();
+  b.model.dtype = "float32";
+  b.grpo.steps = 2;
+  b.checkpoint.resume = true;
+  EXPECT_HAS(error_of([&] { tiny_trainer(b)->train(); }),
+             grpo::checkpoint_dir(mixed.path.string(), 1) +
+                 ": the checkpoint holds a bfloat16 model, but this run's model.dtype is \"float32\"");
+
+  // Without the record, another tokenizer is resumed with a warning.
+  const std::string spec_path = grpo::checkpoint_dir(dir.path.string(), 3) + "/model.json";
+  nlohmann::json spec = nlohmann::json::parse(grpo::read_file(spec_path));
+  ASSERT_TRUE(spec.contains("tokenizer"));
+  spec.erase("tokenizer");
+  std::ofstream(spec_path) << spec.dump(2);
+  other = c;
+  other.tokenizer.characters = "abd";
+  other.grpo.steps = 4;
+  ::testing::internal::CaptureStderr();
+  EXPECT_EQ(tiny_trainer(other)->train()["steps"], 4);
+  EXPECT_HAS(::testing::internal::GetCapturedStderr(), "records no tokenizer");
+}
+
+namespace {
+
+// The id of a process that has ended.
+pid_t ended_process() {
+  const pid_t child = ::fork();
+  if (child == 0) ::_exit(0);
+  int status = 0;
+  ::waitpid(child, &status, 0);
+  return child;
+}
+
+}  // namespace
+
+// A run killed inside a checkpoint write leaves "checkpoint-<step>.tmp-<pid>";
+// resuming removes those of processes that are gone, and leaves a live
+// process's (it may be writing) and folders of other names.
+TEST(Trainer, ResumingRemovesTheTemporaryFoldersOfKilledWrites) {
+  TempDir dir("stale_tmp");
+  grpo::TrainConfig c = tiny_config(dir.path.string());
+  c.grpo.steps = 1;
+  tiny_trainer(c)->train();
+  const std::string dead = std::to_string(ended_process()), live = std::to_string(::getpid());
+  for (const std::string& name : {"checkpoint-2.tmp-" + dead, "checkpoint-3.tmp-" + live, "final.tmp-" + dead,
+                                  "notes.tmp-" + dead, std::string("checkpoint-4.tmp-x")}) {
+    fs::create_directories(dir.path / name);
+    std::ofstream(dir.path / name / "model.pt") << "half";
+  }
+  c.grpo.steps = 2;
+  c.checkpoint.resume = true;
+  EXPECT_EQ(tiny_trainer(c)->train()["steps"], 2);
+  EXPECT_FALSE(fs::exists(dir.path / ("checkpoint-2.tmp-" + dead)));
+  EXPECT_FALSE(fs::exists(dir.path / ("final.tmp-" + dead)));
+  EXPECT_TRUE(fs::exists(dir.path / ("checkpoint-3.tmp-" + live)));
+  EXPECT_TRUE(fs::exists(dir.path / ("notes.tmp-" + dead)));
+  EXPECT_TRUE(fs::exists(dir.path / "checkpoint-4.tmp-x"));
+  // The names given besides checkpoint-<step>; what was removed is returned.
+  fs::create_directories(dir.path / ("sft.tmp-" + dead));
+  fs::create_directories(dir.path / ("checkpoint-9.tmp-" + dead));
+  EXPECT_EQ(grpo::remove_stale_checkpoint_temporaries(dir.path.string(), {"sft"}).size(), 2u);
+  EXPECT_FALSE(fs::exists(dir.path / ("sft.tmp-" + dead)));
+  EXPECT_TRUE(grpo::remove_stale_checkpoint_temporaries(dir.path.string(), {"sft"}).empty());
+  // A file being written; a folder being pruned; a folder set aside for its
+  // replacement, removed when the replacement is in place, else put back.
+  std::ofstream(dir.path / ("metrics.jsonl.tmp." + dead)) << "{\"step\": 1}";
+  std::ofstream(dir.path / ("notes.txt.tmp." + live)) << "busy";
+  fs::create_directories(dir.path / ("checkpoint-1.pruned-" + dead));
+  fs::create_directories(dir.path / ("checkpoint-2.old-" + dead));
+  fs::create_directories(dir.path / ("checkpoint-7.old-" + dead));
+  std::ofstream(dir.path / ("checkpoint-7.old-" + dead) / "model.pt") << "whole";
+  EXPECT_EQ(grpo::remove_stale_checkpoint_temporaries(dir.path.string()).size(), 3u);
+  EXPECT_FALSE(fs::exists(dir.path / ("metrics.jsonl.tmp." + dead)));
+  EXPECT_TRUE(fs::exists(dir.path / ("notes.txt.tmp." + live)));
+  EXPECT_FALSE(fs::exists(dir.path / ("checkpoint-1.pruned-" + dead)));
+  EXPECT_FALSE(fs::exists(dir.path / ("checkpoint-2.old-" + dead)));
+  EXPECT_TRUE(fs::exists(dir.path / "checkpoint-2" / "model.pt"));
+  EXPECT_FALSE(fs::exists(dir.path / ("checkpoint-7.old-" + dead)));
+  EXPECT_TRUE(fs::exists(dir.path / "checkpoint-7" / "model.pt"));
+}
+
+TEST(Checkpoint, PruningLeavesNoPartialCheckpoint) {
+  TempDir dir("prune");
+  for (int step : {2, 4, 6}) {
+    fs::create_directories(dir.path / ("checkpoint-" + std::to_string(step)));
+    std::ofstream(dir.path / ("checkpoint-" + std::to_string(step)) / "model.pt") << "m";
+    std::ofstream(dir.path / ("checkpoint-" + std::to_string(step)) / "trainer_state.json") << "{}";
+  }
+  grpo::prune_checkpoints(dir.path.string(), 1);
+  std::vector<std::string> left;
+  for (const auto& e : fs::directory_iterator(dir.path)) left.push_back(e.path().filename().string());
+  EXPECT_EQ(left, std::vector<std::string>{"checkpoint-6"});
 }
 
 // The generator state saved in trainer_state.json: a round trip restores the

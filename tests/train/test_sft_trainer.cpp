@@ -250,6 +250,43 @@ TEST(Sft, ResumesFromItsCheckpointAsAStraightRunGoes) {
   EXPECT_EQ(steps, (std::vector<int64_t>{1, 2, 3, 4, 5, 6, 7}));
 }
 
+// Resuming an SFT stage checks the checkpoint's dtype and tokenizer as GRPO
+// does, and first removes the temporary folders of killed writes.
+TEST(Sft, ResumeRefusesAnotherDtypeAndRemovesKilledWrites) {
+  TempDir dir("sft_mismatch");
+  auto make = [&](const grpo::TrainConfig& c) {
+    auto tokenizer = grpo::make_tokenizer(c.tokenizer);
+    return std::make_unique<grpo::SFTTrainer>(c, grpo::make_model(c.model, *tokenizer, c.seed), tokenizer,
+                                              grpo::PromptDataset::from_records(ab_pairs()));
+  };
+  grpo::TrainConfig c = pairs_config(dir.path.string());
+  c.tokenizer.characters = "ab=c";
+  c.sft.steps = 3;
+  c.sft.save_every = 1;
+  c.checkpoint.resume = true;
+  make(c)->train();
+  fs::remove_all(dir.path / "sft");  // as if killed before the final folder was written
+  const std::string newest = grpo::checkpoint_dir((dir.path / "sft_checkpoints").string(), 2);
+  ASSERT_EQ(grpo::latest_checkpoint((dir.path / "sft_checkpoints").string()), newest);
+  grpo::TrainConfig other = c;
+  other.model.dtype = "float32";
+  EXPECT_HAS(error_of([&] { make(other)->train(); }),
+             newest + ": the checkpoint holds a float64 model, but this run's model.dtype is \"float32\"");
+  other = c;
+  other.tokenizer.characters = "ab=d";
+  EXPECT_HAS(error_of([&] { make(other)->train(); }),
+             newest + ": the checkpoint was trained with another tokenizer than this run's");
+
+  const pid_t gone = 999999999;  // past any pid_max (2^22 at most)
+  const fs::path killed_step = dir.path / "sft_checkpoints" / ("checkpoint-4.tmp-" + std::to_string(gone));
+  const fs::path killed_final = dir.path / ("sft.tmp-" + std::to_string(gone));
+  fs::create_directories(killed_step);
+  fs::create_directories(killed_final);
+  EXPECT_EQ(make(c)->train()["steps"], 3);  // resumed from checkpoint-2
+  EXPECT_FALSE(fs::exists(killed_step));
+  EXPECT_FALSE(fs::exists(killed_final));
+}
+
 TEST(Sft, RangesAreChecked) {
   grpo::TrainConfig c;
   c.sft.micro_batch_size = c.sft.batch_size + 1;

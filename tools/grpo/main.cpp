@@ -33,10 +33,12 @@
 
 #include <CLI/CLI.hpp>
 
+#include <charconv>
 #include <cmath>
 #include <cstdlib>
 #include <filesystem>
 #include <iostream>
+#include <limits>
 
 namespace {
 
@@ -48,6 +50,41 @@ struct Common {
 void add_common(CLI::App* cmd, Common& c) {
   cmd->add_option("-c,--config", c.config, "the run's JSON config file")->required()->check(CLI::ExistingFile);
   cmd->add_option("-s,--set", c.overrides, "override a config value, key.path=value (repeatable)");
+}
+
+// Validators of numeric options: the whole text must be the number. CLI11
+// puts the option's name before the message, which says what was expected and
+// what came: "--temperature: must be a finite number >= 0, got nan".
+// Where std::from_chars starts reading `text`: past a leading '+', which it does not take.
+const char* number_start(const std::string& text) {
+  return text.data() + (text.size() > 1 && text[0] == '+' && text[1] != '-' ? 1 : 0);
+}
+
+CLI::Validator whole_number(int64_t lo, int64_t hi) {
+  const bool bounded = hi < std::numeric_limits<int64_t>::max();
+  const std::string rule = bounded ? "must be a whole number from " + std::to_string(lo) + " to " + std::to_string(hi)
+                                   : "must be a whole number >= " + std::to_string(lo);
+  return CLI::Validator(
+      [lo, hi, rule](std::string& text) -> std::string {
+        int64_t n = 0;
+        const char* first = number_start(text);
+        const auto [end, ec] = std::from_chars(first, text.data() + text.size(), n);
+        if (ec == std::errc() && end == text.data() + text.size() && n >= lo && n <= hi) return "";
+        return rule + ", got " + text;
+      },
+      bounded ? "INT in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]" : "INT >= " + std::to_string(lo));
+}
+
+CLI::Validator finite_non_negative() {
+  return CLI::Validator(
+      [](std::string& text) -> std::string {
+        double x = 0;
+        const char* first = number_start(text);
+        const auto [end, ec] = std::from_chars(first, text.data() + text.size(), x);
+        if (ec == std::errc() && end == text.data() + text.size() && std::isfinite(x) && x >= 0) return "";
+        return "must be a finite number >= 0, got " + text;
+      },
+      "FLOAT >= 0");
 }
 
 grpo::TrainConfig load(const Common& c) {
@@ -96,7 +133,7 @@ int main(int argc, char** argv) {
   eval->add_option("--checkpoint", eval_checkpoint, "a checkpoint folder (default: model.init_from)")
       ->check(CLI::ExistingDirectory);
   eval->add_option("--limit", eval_limit, "evaluate the first N records (default: data.eval_limit)")
-      ->check(CLI::NonNegativeNumber);
+      ->check(whole_number(0, std::numeric_limits<int64_t>::max()));
 
   CLI::App* sample = app.add_subcommand(
       "sample", "sample completions of one prompt (--prompt), or rejection-sample a dataset (--dataset)");
@@ -114,32 +151,11 @@ int main(int argc, char** argv) {
   prompt_option->excludes(dataset_option);
   sample->add_option("--out", sample_out, "with --dataset: the output folder (default: rejection.output)")
       ->needs(dataset_option);
-  // NB: checked before anything is allocated for them; the messages name the option and the value.
+  // NB: checked before anything is allocated for them.
   sample->add_option("-n,--num", count, "completions per prompt, 1 to 4096 (default: 4, or rejection.samples_per_prompt)")
-      ->check(CLI::Validator(
-          [](std::string& text) -> std::string {
-            const std::string shown = "-n " + text;
-            try {
-              size_t used = 0;
-              const long long n = std::stoll(text, &used);
-              if (used == text.size() && n >= 1 && n <= 4096) return "";
-            } catch (const std::exception&) {
-            }
-            return shown + ": must be a whole number from 1 to 4096";
-          },
-          "INT in [1, 4096]"));
+      ->check(whole_number(1, 4096));
   sample->add_option("-t,--temperature", temperature, "sampling temperature, 0 = greedy (default: sampling.temperature)")
-      ->check(CLI::Validator(
-          [](std::string& text) -> std::string {
-            try {
-              size_t used = 0;
-              const double t = std::stod(text, &used);
-              if (used == text.size() && std::isfinite(t) && t >= 0) return "";
-            } catch (const std::exception&) {
-            }
-            return "-t " + text + ": must be a finite number >= 0";
-          },
-          "FLOAT >= 0"));
+      ->check(finite_non_negative());
 
   CLI::App* exporter = app.add_subcommand("export", "write a model (checkpoint or Hugging Face folder) and its "
                                                    "tokenizer as a folder transformers loads, or as one GGUF file "

@@ -2,7 +2,8 @@
 // into place, so a failed or interrupted write never replaces or damages the
 // previous one. A checkpoint folder holds
 //   model.json        the model's architecture (CausalLM::architecture(), e.g. {"type": "transformer",
-//                     "config": {Hugging Face keys}}) and "dtype", the one it computes in
+//                     "config": {Hugging Face keys}}), "dtype", the one it computes in, and
+//                     "tokenizer", what identifies the tokenizer its ids belong to (tokenizer_identity)
 //   model.pt          every parameter and buffer by name (LibTorch archive); in mixed
 //                     precision the float32 master weights of the bfloat16 model
 //   tokenizer files   what Tokenizer::save_to writes (tokenizer.json, or tokenizer.model
@@ -23,6 +24,7 @@
 #include <string>
 #include <vector>
 
+#include "grpo/error.h"
 #include "grpo/models/causal_lm.h"
 #include "grpo/tokenizers/tokenizer.h"
 
@@ -58,13 +60,47 @@ struct CheckpointContents {
 // the temporary folder is removed and `dir`, if it existed, is untouched.
 void write_checkpoint(const std::string& dir, const CheckpointContents& contents);
 
+// What identifies a tokenizer's ids: {"vocab_size": V, "vocabulary_hash": 16
+// hex digits}, the hash (64-bit FNV-1a) of every id's spelling and whether it
+// is special, and of the EOS, PAD and BOS ids. Two tokenizers with the same
+// identity give every token the same id.
+nlohmann::json tokenizer_identity(const Tokenizer& tokenizer);
+
+// What resuming raises for a checkpoint written by another kind of run (another
+// model.dtype or tokenizer): unlike damage, it is not passed over for an older
+// checkpoint of the folder, which that run wrote too.
+class CheckpointMismatch : public Error {
+ public:
+  using Error::Error;
+};
+
+// Raises CheckpointMismatch, naming `dir` and both sides, when the checkpoint
+// in `dir` cannot be resumed by a run of `model` (in its current dtype) with
+// `tokenizer`: model.json's "dtype" or "tokenizer" differs. A checkpoint that
+// records no tokenizer (written before the record was kept) passes with a
+// warning. A model.json that cannot be read is left for the load to report.
+void check_resumable(const std::string& dir, CausalLM& model, const Tokenizer& tokenizer);
+
+// Clears from `dir` what a process killed mid-write leaves, when no process
+// <pid> is alive (one that is, this process included, may be writing now):
+// write_folder_atomic's "<name>.tmp-<pid>" folders (removed) and
+// "<name>.old-<pid>" folders (put back as <name> when <name> is missing: the
+// kill came between its two renames; else removed), prune_checkpoints'
+// "checkpoint-<step>.pruned-<pid>" folders (removed), where <name> is
+// "checkpoint-<step>" or one of `names`; and AtomicFile's "<file>.tmp.<pid>"
+// files (removed). Logs each, and warns of one that cannot be removed;
+// returns those removed.
+std::vector<std::string> remove_stale_checkpoint_temporaries(const std::string& dir,
+                                                             const std::vector<std::string>& names = {});
+
 // "checkpoint-<step>" folders of a run, oldest first, by step.
 std::vector<std::string> list_checkpoints(const std::string& output_dir);
 // The newest complete checkpoint folder in output_dir, if any.
 std::optional<std::string> latest_checkpoint(const std::string& output_dir);
 // The folder name for `step` inside output_dir.
 std::string checkpoint_dir(const std::string& output_dir, int64_t step);
-// Removes all but the newest `keep_last` checkpoint folders.
+// Removes all but the newest `keep_last` checkpoint folders, each renamed to
+// "<folder>.pruned-<pid>" first, so that a kill halfway leaves no partial checkpoint.
 void prune_checkpoints(const std::string& output_dir, int64_t keep_last);
 
 // Clears the way for a fresh run (one that resumes nothing) in `dir`: the
