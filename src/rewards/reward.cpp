@@ -6,8 +6,12 @@
 
 #include <algorithm>
 #include <atomic>
+#include <chrono>
 #include <cmath>
+#include <condition_variable>
 #include <exception>
+#include <mutex>
+#include <sstream>
 #include <thread>
 
 #include "grpo/error.h"
@@ -97,11 +101,27 @@ std::unique_ptr<Reward> RewardRegistry::create(const nlohmann::json& spec) const
 
 // ---------------------------------------------------------------- RewardSet
 
+namespace {
+
+constexpr double kMaxTimeoutSeconds = 7 * 24 * 3600.0;  // a week: past it, say 0 (no limit)
+
+std::string seconds_text(double s) {
+  std::ostringstream o;
+  o << s;
+  return o.str();
+}
+
+}  // namespace
+
 void RewardSetConfig::validate() const {
   if (num_threads < 1) throw Error("RewardSet: num_threads must be >= 1, got " + std::to_string(num_threads));
   if (chunk_size < 1) throw Error("RewardSet: chunk_size must be >= 1, got " + std::to_string(chunk_size));
   if (on_error != "raise" && on_error != "zero") {
     throw Error("RewardSet: on_error must be \"raise\" or \"zero\", got \"" + on_error + "\"");
+  }
+  if (!(timeout_seconds >= 0 && timeout_seconds <= kMaxTimeoutSeconds)) {
+    throw Error("RewardSet: timeout_seconds must be in [0, " + seconds_text(kMaxTimeoutSeconds) +
+                "] (0 = no limit), got " + seconds_text(timeout_seconds));
   }
 }
 
@@ -116,9 +136,10 @@ RewardSet RewardSet::from_json(const nlohmann::json& config, const RewardRegistr
       if (key == "num_threads") c.num_threads = kv.value().get<int64_t>();
       else if (key == "chunk_size") c.chunk_size = kv.value().get<int64_t>();
       else if (key == "on_error") c.on_error = kv.value().get<std::string>();
+      else if (key == "timeout_seconds") c.timeout_seconds = kv.value().get<double>();
       else if (key == "rewards") continue;
       else throw Error("RewardSet: unknown config key \"" + key +
-                       "\" (known: rewards, num_threads, chunk_size, on_error)");
+                       "\" (known: rewards, num_threads, chunk_size, on_error, timeout_seconds)");
     } catch (const nlohmann::json::exception& e) {
       throw Error("RewardSet: config key \"" + key + "\" has the wrong type: " + e.what());
     }
@@ -167,41 +188,97 @@ std::string check_score(const std::vector<float>& got, size_t expected, size_t i
   return {};
 }
 
-// Scores rows [begin, end) of one reward into col; failures go to `errors` (one per row).
-void score_chunk(Reward& reward, const std::vector<Sample>& samples, int64_t begin, int64_t end, float* col,
-                 std::vector<std::string>& errors) {
-  const std::vector<Sample> chunk(samples.begin() + begin, samples.begin() + end);
-  std::vector<float> got;
-  std::string chunk_error;
+// What one score() call gave: the scores, or why there are none.
+struct CallResult {
+  std::vector<float> scores;
+  std::string error;        // empty when the call returned
+  bool timed_out = false;   // the call is still running, abandoned
+};
+
+CallResult call_here(Reward& reward, const std::vector<Sample>& samples) {
+  CallResult out;
   try {
-    got = reward.score(chunk);
-    if (got.size() != chunk.size()) chunk_error = check_score(got, chunk.size(), 0);
+    out.scores = reward.score(samples);
   } catch (const std::exception& e) {
-    chunk_error = std::string("threw: ") + e.what();
+    out.error = std::string("threw: ") + e.what();
   } catch (...) {
-    chunk_error = "threw a non-standard exception";
+    out.error = "threw a non-standard exception";
   }
+  return out;
+}
+
+// reward.score(samples) within `timeout` seconds (0 = no limit). With a limit
+// the call runs on a thread of its own holding its own copies of the samples
+// and their records, so a call abandoned past the limit touches nothing of the
+// caller's when it goes on running (or returns, much later).
+CallResult call_reward(const std::shared_ptr<Reward>& reward, const std::vector<Sample>& samples, double timeout) {
+  if (timeout <= 0) return call_here(*reward, samples);
+  struct Pending {
+    std::mutex mutex;
+    std::condition_variable cv;
+    bool done = false;
+    CallResult result;
+    std::vector<nlohmann::json> records;
+    std::vector<Sample> samples;
+  };
+  auto pending = std::make_shared<Pending>();
+  pending->samples = samples;
+  pending->records.reserve(samples.size());  // NB: no reallocation below, so the pointers hold
+  for (Sample& s : pending->samples) {
+    if (s.fields == nullptr) continue;
+    pending->records.push_back(*s.fields);
+    s.fields = &pending->records.back();
+  }
+  std::thread([pending, reward] {
+    CallResult r = call_here(*reward, pending->samples);
+    std::lock_guard<std::mutex> lock(pending->mutex);
+    pending->result = std::move(r);
+    pending->done = true;
+    pending->cv.notify_all();
+  }).detach();
+  std::unique_lock<std::mutex> lock(pending->mutex);
+  if (!pending->cv.wait_for(lock, std::chrono::duration<double>(timeout), [&] { return pending->done; })) {
+    CallResult out;
+    out.timed_out = true;
+    out.error = "did not return within " + seconds_text(timeout) + " s (timeout_seconds)";
+    return out;
+  }
+  return std::move(pending->result);
+}
+
+// Scores rows [begin, end) of one reward into col; failures go to `errors` (one
+// per row); calls abandoned past the timeout are counted in `hung`.
+void score_chunk(const std::shared_ptr<Reward>& reward, const std::vector<Sample>& samples, int64_t begin,
+                 int64_t end, double timeout, float* col, std::vector<std::string>& errors,
+                 std::atomic<int64_t>& hung) {
+  const std::vector<Sample> chunk(samples.begin() + begin, samples.begin() + end);
+  const CallResult whole = call_reward(reward, chunk, timeout);
+  hung += whole.timed_out ? 1 : 0;
+  std::string chunk_error = whole.error;
+  if (chunk_error.empty() && whole.scores.size() != chunk.size()) chunk_error = check_score(whole.scores, chunk.size(), 0);
   if (chunk_error.empty()) {
     for (int64_t i = begin; i < end; ++i) {
-      std::string err = check_score(got, chunk.size(), static_cast<size_t>(i - begin));
-      if (err.empty()) col[i] = got[static_cast<size_t>(i - begin)];
+      std::string err = check_score(whole.scores, chunk.size(), static_cast<size_t>(i - begin));
+      if (err.empty()) col[i] = whole.scores[static_cast<size_t>(i - begin)];
       else errors[static_cast<size_t>(i)] = std::move(err);
     }
     return;
   }
   // The chunk failed as a whole: score its samples one by one to find the culprits.
   for (int64_t i = begin; i < end; ++i) {
-    std::string err;
-    try {
-      std::vector<float> one = reward.score({samples[static_cast<size_t>(i)]});
-      err = check_score(one, 1, 0);
-      if (err.empty()) col[i] = one[0];
-    } catch (const std::exception& e) {
-      err = std::string("threw: ") + e.what();
-    } catch (...) {
-      err = "threw a non-standard exception";
+    const CallResult one = call_reward(reward, {samples[static_cast<size_t>(i)]}, timeout);
+    std::string err = one.error.empty() ? check_score(one.scores, 1, 0) : one.error;
+    if (err.empty()) col[i] = one.scores[0];
+    else errors[static_cast<size_t>(i)] = std::move(err);
+    if (one.timed_out) {
+      // NB: one hung sample is enough to name; the rest of the chunk is not tried,
+      // so a reward that hangs on everything costs two timeouts per chunk, not one per sample.
+      ++hung;
+      for (int64_t k = i + 1; k < end; ++k) {
+        errors[static_cast<size_t>(k)] = "not scored: the reward hung on sample " + std::to_string(i) + " of its chunk";
+      }
+      return;
     }
-    if (!err.empty()) errors[static_cast<size_t>(i)] = std::move(err);
   }
   // NB: a batched reward may fail on a chunk yet succeed one sample at a time
   // (e.g. a wrong count); the chunk still counts as failed so no score depends on chunking.
@@ -231,12 +308,13 @@ RewardScores RewardSet::score(const std::vector<Sample>& samples) const {
   // errors[r][i]: why reward r failed on sample i, empty when it did not.
   std::vector<std::vector<std::string>> errors(static_cast<size_t>(R), std::vector<std::string>(static_cast<size_t>(N)));
   std::atomic<int64_t> next{0};
+  std::atomic<int64_t> hung{0};
   auto worker = [&] {
     for (int64_t t = next++; t < tasks; t = next++) {
       const int64_t r = t / chunks, c = t % chunks;
       const int64_t begin = c * C, end = std::min(N, begin + C);
-      score_chunk(*rewards_[static_cast<size_t>(r)], samples, begin, end, out.per_function.col(r).data(),
-                  errors[static_cast<size_t>(r)]);
+      score_chunk(rewards_[static_cast<size_t>(r)], samples, begin, end, config_.timeout_seconds,
+                  out.per_function.col(r).data(), errors[static_cast<size_t>(r)], hung);
     }
   };
   const int64_t threads = std::min<int64_t>(config_.num_threads, tasks);
@@ -269,6 +347,11 @@ RewardScores RewardSet::score(const std::vector<Sample>& samples) const {
     }
   }
   out.failed_samples = std::count(failed.begin(), failed.end(), 1);
+  hung_calls_ += hung.load();
+  if (hung_calls_ >= kMaxHungCalls) {
+    throw Error("RewardSet: " + std::to_string(hung_calls_) + " reward calls did not return within timeout_seconds (" +
+                seconds_text(config_.timeout_seconds) + " s) and are still running; not scoring further batches");
+  }
 
   out.total = out.per_function * out.weights;
   out.mean = Eigen::VectorXf::Zero(R);

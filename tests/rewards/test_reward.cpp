@@ -372,6 +372,76 @@ TEST(RewardSet, ErrorsNameTheRewardAndSampleOrAreZeroed) {
             std::string::npos);
 }
 
+// A reward that hangs on completions "hang" until released (at most a minute),
+// reading its sample's record when it wakes; 1 for anything else.
+std::unique_ptr<grpo::Reward> hanging(std::atomic<bool>& release) {
+  return std::make_unique<grpo::FunctionReward>("hangs", [&release](const Sample& s) {
+    if (s.completion != "hang") return 1.f;
+    for (int i = 0; i < 6000 && !release; ++i) std::this_thread::sleep_for(std::chrono::milliseconds(10));
+    return s.fields != nullptr ? static_cast<float>(s.fields->dump().size()) : 1.f;
+  });
+}
+
+TEST(RewardSet, AHangingRewardTimesOutNamingTheSample) {
+  std::atomic<bool> release{false};
+  auto record = std::make_unique<json>(json{{"answer", "42"}});
+  std::vector<Sample> samples;
+  for (int i = 0; i < 10; ++i) samples.push_back(Sample{"q", i == 6 ? "hang" : "ok", 1, false, record.get()});
+  grpo::RewardSetConfig c;
+  c.chunk_size = 4;
+  c.timeout_seconds = 0.2;
+  for (int64_t threads : {1, 3}) {
+    c.num_threads = threads;
+    c.on_error = "raise";
+    RewardSet raise(c);
+    raise.add(hanging(release));
+    const std::string msg = error_of([&] { raise.score(samples); });
+    EXPECT_HAS(msg, "reward 'hangs' failed on sample 6: did not return within 0.2 s (timeout_seconds)");
+
+    c.on_error = "zero";
+    RewardSet zero(c);
+    zero.add(hanging(release));
+    ::testing::internal::CaptureStderr();
+    const auto s = zero.score(samples);
+    ::testing::internal::GetCapturedStderr();
+    // Sample 6 hung; 7, in its chunk after it, was not tried; the rest scored.
+    EXPECT_EQ(s.failed_samples, 2);
+    for (int64_t i = 0; i < 10; ++i) EXPECT_EQ(s.per_function(i, 0), (i == 6 || i == 7) ? 0.f : 1.f) << i;
+  }
+  // The abandoned calls hold their own copies of the samples' records.
+  record.reset();
+  release = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+TEST(RewardSet, RewardCallsThatNeverReturnStopTheSet) {
+  std::atomic<bool> release{false};
+  grpo::RewardSetConfig c;
+  c.chunk_size = 4;
+  c.timeout_seconds = 0.05;
+  c.on_error = "zero";
+  RewardSet set(c);
+  set.add(hanging(release));
+  const std::vector<Sample> stuck(4, Sample{"q", "hang", 1, false, nullptr});
+  ::testing::internal::CaptureStderr();
+  // Each batch abandons two calls (the chunk, then its first sample).
+  for (int64_t batch = 1; batch < RewardSet::kMaxHungCalls / 2; ++batch) EXPECT_EQ(set.score(stuck).failed_samples, 4);
+  const std::string msg = error_of([&] { set.score(stuck); });
+  ::testing::internal::GetCapturedStderr();
+  EXPECT_HAS(msg, "8 reward calls did not return within timeout_seconds (0.05 s) and are still running");
+  release = true;
+  std::this_thread::sleep_for(std::chrono::milliseconds(100));
+}
+
+TEST(RewardSet, TimeoutSecondsIsReadAndChecked) {
+  EXPECT_EQ(RewardSet::from_json({{"timeout_seconds", 2.5}}).config().timeout_seconds, 2.5);
+  EXPECT_EQ(RewardSet::from_json(json::object()).config().timeout_seconds, 300.0);
+  EXPECT_HAS(error_of([] { RewardSet::from_json({{"timeout_seconds", -1}}); }),
+             "timeout_seconds must be in [0, 604800] (0 = no limit), got -1");
+  EXPECT_HAS(error_of([] { RewardSet::from_json({{"timeout_seconds", 1e9}}); }), "got 1e+09");
+  EXPECT_HAS(error_of([] { RewardSet::from_json({{"timeout_seconds", "soon"}}); }), "\"timeout_seconds\" has the wrong type");
+}
+
 TEST(RewardSet, SlowRewardsRunInParallel) {
   grpo::RewardSetConfig c;
   c.num_threads = 4;

@@ -135,6 +135,13 @@ struct RewardSetConfig {
   int64_t num_threads = 1;          // worker threads; results do not depend on it
   int64_t chunk_size = 32;          // samples per score() call; fixed, so results do not depend on threads
   std::string on_error = "raise";   // "raise": a failure is a grpo::Error; "zero": score 0 and count it
+  // The longest one score() call of a reward may take, in seconds; 0 = no limit.
+  // A call past it fails: its chunk is then scored one sample at a time (each
+  // with the same limit) until the sample that hangs is found and named.
+  // The hung call is left running on a thread of its own, with its own copy of
+  // the samples; after kMaxHungCalls of them the set refuses to go on, even
+  // with on_error "zero".
+  double timeout_seconds = 300.0;
 
   void validate() const;            // raises grpo::Error naming the bad field
 };
@@ -144,7 +151,8 @@ struct RewardSetConfig {
 class RewardSet {
  public:
   explicit RewardSet(RewardSetConfig config = {});
-  // config: {"rewards": [spec, ...], "num_threads": 4, "chunk_size": 32, "on_error": "zero"};
+  // config: {"rewards": [spec, ...], "num_threads": 4, "chunk_size": 32, "on_error": "zero",
+  // "timeout_seconds": 300};
   // specs are built with `registry`. Raises grpo::Error naming any unknown key.
   static RewardSet from_json(const nlohmann::json& config,
                              const RewardRegistry& registry = RewardRegistry::global());
@@ -163,11 +171,16 @@ class RewardSet {
 
  private:
   static constexpr int64_t kFailuresLogged = 10;  // on_error "zero": failures logged as warnings, then only counted
+ public:
+  static constexpr int64_t kMaxHungCalls = 8;     // reward calls past the timeout that a set tolerates
+
+ private:
 
   RewardSetConfig config_;
   std::vector<std::shared_ptr<Reward>> rewards_;
   std::vector<float> weights_;
   mutable int64_t failures_logged_ = 0;
+  mutable int64_t hung_calls_ = 0;                // calls abandoned past the timeout, still running
 };
 
 }  // namespace grpo
