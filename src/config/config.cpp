@@ -461,6 +461,9 @@ void apply_override(nlohmann::json& j, const std::string& override_text) {
     value = json::parse(text);
   } catch (const json::parse_error&) {
     value = text;
+  } catch (const json::out_of_range&) {
+    // NB: a number past double's range (1e400) is this, not a parse error.
+    throw Error(where + ": the value " + text + " is a number beyond the range of a double");
   }
 
   if (j.is_null()) j = json::object();

@@ -661,6 +661,18 @@ TEST(ConfigOverride, MalformedOverridesAreQuoted) {
   }
 }
 
+// Found by fuzz/fuzz_config: nlohmann's out_of_range escaped as no grpo::Error.
+TEST(ConfigOverride, ANumberBeyondDoubleIsAnError) {
+  for (const std::string bad : {"grpo.group_size=4e2485958", "loss.beta=-1e400"}) {
+    SCOPED_TRACE(bad);
+    json j = json::object();
+    const std::string m = error_of([&] { grpo::apply_override(j, bad); });
+    EXPECT_HAS(m, "override \"" + bad + "\"");
+    EXPECT_HAS(m, "is a number beyond the range of a double");
+    EXPECT_EQ(j, json::object());
+  }
+}
+
 // ---------------------------------------------------------------- load_config
 
 class ConfigFile : public ::testing::Test {
