@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Installs what grpo needs to build and test on Debian 12:
 #  1. Debian packages: compilers, CMake, Ninja, Eigen, nlohmann_json, spdlog,
-#     PCRE2, SentencePiece, ICU, GoogleTest, CLI11, Google Benchmark (`sudo` is
-#     used when not root);
+#     PCRE2, SentencePiece, ICU, GoogleTest, CLI11, Google Benchmark, clang with
+#     its sanitizer and libFuzzer runtimes (`sudo` is used when not root);
 #  2. the Python environment pinned in scripts/requirements.txt: LibTorch 2.11
 #     (the C++ library inside the torch wheel) and the references the tests
 #     check against (transformers, tokenizers, safetensors). It is a virtual
@@ -22,6 +22,7 @@ packages=(
   libsentencepiece-dev    # tokenizer.model files
   libicu-dev              # NFC for tokenizer.json normalizers
   libgtest-dev libgmock-dev libcli11-dev libbenchmark-dev
+  clang libclang-rt-14-dev  # scripts/sanitize.sh: AddressSanitizer, UBSan and libFuzzer
 )
 
 missing=()

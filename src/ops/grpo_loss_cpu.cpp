@@ -10,10 +10,13 @@
 
 #include "ops/grpo_loss_impl.h"
 
-#if defined(__x86_64__) && ((defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12) || \
-                            (defined(__clang__) && __clang_major__ >= 14))
+#if defined(__x86_64__) && defined(__GNUC__) && !defined(__clang__) && __GNUC__ >= 12
 // NB: one copy per instruction set, chosen once by the dynamic loader (ifunc).
 #define GRPO_CPU_VARIANTS __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4"), flatten))
+#define GRPO_ALWAYS_INLINE inline __attribute__((always_inline))
+#elif defined(__x86_64__) && defined(__clang__) && __clang_major__ >= 14
+// clang does not combine target_clones with flatten; the helpers inline anyway.
+#define GRPO_CPU_VARIANTS __attribute__((target_clones("default", "arch=x86-64-v3", "arch=x86-64-v4")))
 #define GRPO_ALWAYS_INLINE inline __attribute__((always_inline))
 #else
 #define GRPO_CPU_VARIANTS

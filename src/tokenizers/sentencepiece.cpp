@@ -33,9 +33,17 @@ struct SpmModule {
 
 constexpr const char* kModuleName = "libgrpo_sentencepiece.so";
 
+// NB: RTLD_DEEPBIND keeps SentencePiece's protobuf apart from LibTorch's
+// (spm_module.h). AddressSanitizer cannot run a library opened so (its
+// interceptors would be bypassed), and the sanitizer build runs without it.
+#ifdef GRPO_SANITIZE
+constexpr int kOpenFlags = RTLD_NOW | RTLD_LOCAL;
+#else
+constexpr int kOpenFlags = RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND;
+#endif
+
 // GRPO_SENTENCEPIECE_MODULE, else the folder libgrpo was loaded from, else the
-// loader's search path. NB: RTLD_DEEPBIND keeps SentencePiece's protobuf apart
-// from LibTorch's (spm_module.h).
+// loader's search path.
 const SpmModule& spm() {
   static std::once_flag once;
   static SpmModule module;
@@ -54,7 +62,7 @@ const SpmModule& spm() {
     void* handle = nullptr;
     std::string tried;
     for (const std::string& path : candidates) {
-      handle = dlopen(path.c_str(), RTLD_NOW | RTLD_LOCAL | RTLD_DEEPBIND);
+      handle = dlopen(path.c_str(), kOpenFlags);
       if (handle != nullptr) break;
       const char* why = dlerror();
       tried += (tried.empty() ? "" : "; ") + (why != nullptr ? std::string(why) : path);

@@ -266,7 +266,8 @@ TEST(GrpoLossCuda, ValueErrorsAndUncheckedCounts) {
   c.logp = c.logp.clone();
   c.logp[at[0].item<int64_t>()][at[1].item<int64_t>()] = std::numeric_limits<double>::quiet_NaN();
   bad.emplace_back("NaN logp at an unmasked position", "logp", c);
-  for (auto& [what, needle, call] : bad) {
+  for (auto& [what, needle, case_call] : bad) {
+    auto& call = case_call;  // NB: a lambda cannot capture a structured binding before C++20
     SCOPED_TRACE(what);
     grpo_test::expect_error_mentions([&call] { call(); }, {needle}, what);
     call.options.check_inputs = false;

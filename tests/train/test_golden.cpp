@@ -49,8 +49,11 @@ const std::vector<Golden> kGolden = {
      2.0059046577004827, 5.3125},
 };
 
+// NB: 1e-8, not tighter: the order of float64 sums (the compiler's vectorization,
+// OpenMP's thread count) moves these by up to 5e-9 between builds (GCC with
+// OpenMP, clang without); any change to the math moves them by far more.
 void expect_close(double got, double want, const char* what, int step) {
-  EXPECT_NEAR(got, want, 1e-9 * std::max(1.0, std::abs(want))) << what << " at step " << step;
+  EXPECT_NEAR(got, want, 1e-8 * std::max(1.0, std::abs(want))) << what << " at step " << step;
 }
 
 }  // namespace
