@@ -20,7 +20,6 @@ the first run's steps would not be those of a run of STEPS.
    with a note, where chattr does not work;
 4. output_dir below a regular file (`<file>/sub`): a folder no one can create.
 Usage: disk_faults.py GRPO_EXECUTABLE CLI_FIXTURE_DIR WORK_DIR"""
-import collections
 import hashlib
 import json
 import os
@@ -30,6 +29,8 @@ import signal
 import subprocess
 import sys
 import time
+
+from run_files import leftovers, metrics_records
 
 STEPS_BEFORE, STEPS = 4, 8
 RUN = ["optimizer.schedule=constant", "checkpoint.save_every=2", "checkpoint.keep_last=3", "checkpoint.resume=true", "checkpoint.save_pretrained=float32"]
@@ -52,15 +53,6 @@ def run(grpo, fixtures, out, steps, fsize_limit=None):
                           preexec_fn=limit_file_size if fsize_limit is not None else None)
 
 
-def leftovers(out):
-    found = []
-    for root, dirs, files in os.walk(out):
-        for name in dirs + files:
-            if ".tmp-" in name or ".old-" in name or ".tmp." in name:
-                found.append(os.path.relpath(os.path.join(root, name), out))
-    return sorted(found)
-
-
 def checkpoint_hashes(out):
     """{relative path: sha256} of every file in out's checkpoint folders."""
     hashes = {}
@@ -71,15 +63,6 @@ def checkpoint_hashes(out):
             with open(os.path.join(out, name, f), "rb") as fh:
                 hashes[os.path.join(name, f)] = hashlib.sha256(fh.read()).hexdigest()
     return hashes
-
-
-def metrics_records(path):
-    out = []
-    with open(path) as f:
-        for line in f:
-            r = json.loads(line, object_pairs_hook=collections.OrderedDict)
-            out.append([(k, v) for k, v in r.items() if not k.startswith("seconds/") and k != "tokens_per_second"])
-    return out
 
 
 def fail(case, message, result=None):
