@@ -83,10 +83,14 @@ void BpeModel::parse(const json& m) {
 
   auto v = m.find("vocab");
   if (v == m.end() || !v->is_object()) fail("model.vocab must be a JSON object of token -> id");
+  // NB: ids index dense tables (a spelling per id), so a bound on them bounds
+  // the memory a file can ask for; the largest vocabularies in use are ~260k.
+  constexpr int64_t kMaxId = (int64_t{1} << 22) - 1;
   int64_t max_id = -1;
   for (auto it = v->begin(); it != v->end(); ++it) {
-    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > INT32_MAX) {
-      fail("model.vocab[" + show(it.key()) + "] must be an id in [0, 2^31), got " + it.value().dump());
+    if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 || it.value().get<int64_t>() > kMaxId) {
+      fail("model.vocab[" + show(it.key()) + "] must be an id in [0, " + std::to_string(kMaxId + 1) + "), got " +
+           it.value().dump());
     }
     max_id = std::max(max_id, it.value().get<int64_t>());
   }

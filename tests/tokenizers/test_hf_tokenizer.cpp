@@ -443,6 +443,14 @@ TEST(HFTokenizerErrors, Files) {
   EXPECT_HAS(e, "99999");
 }
 
+// Found by fuzz/fuzz_tokenizer_json: an id of 2^31 - 1 made a table of 2^31
+// spellings (tens of GB, minutes) before anything was checked.
+TEST(HFTokenizerErrors, AHugeVocabularyIdIsRefusedBeforeAllocating) {
+  const std::string e = error_of([] { patched("gpt2_tiny", {{"model", {{"vocab", {{"far", 2147483647}}}}}}); });
+  EXPECT_HAS(e, "gpt2_tiny/tokenizer.json");
+  EXPECT_HAS(e, "model.vocab[\"far\"] must be an id in [0, 4194304), got 2147483647");
+}
+
 TEST(HFTokenizerErrors, UnsupportedParts) {
   auto problem = [](const json& patch) { return error_of([&] { patched("gpt2_tiny", patch); }); };
   std::string e = problem({{"model", {{"type", "WordPiece"}}}});
