@@ -5,6 +5,7 @@
 
 #include <cstring>
 #include <exception>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -30,14 +31,15 @@ extern "C" {
 __attribute__((visibility("default"))) grpo_spm* grpo_spm_load(const char* bytes, size_t size, char* error,
                                                                 size_t error_size) {
   try {
-    auto* model = new grpo_spm;
+    // NB: owned until returned, so an exception from the load (bad_alloc on a
+    // model that claims a huge size) frees it too.
+    auto model = std::make_unique<grpo_spm>();
     const auto status = model->sp.LoadFromSerializedProto(std::string(bytes, size));
     if (!status.ok()) {
-      delete model;
       fail(error, error_size, status.ToString());
       return nullptr;
     }
-    return model;
+    return model.release();
   } catch (const std::exception& e) {
     fail(error, error_size, e.what());
     return nullptr;
