@@ -189,7 +189,13 @@ int main(int argc, char** argv) {
       ->check(CLI::ExistingFile);
   show->add_option("-s,--set", show_args.overrides, "override a config value, key.path=value (repeatable)");
 
-  CLI11_PARSE(app, argc, argv);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::ParseError& e) {
+    // NB: CLI11 has a code of its own for each kind of mistake (105 a failed check, 109 an extra argument, ...);
+    // they are all the one usage status, 2. --help prints and is 0.
+    return app.exit(e) == 0 ? 0 : 2;
+  }
   // NB: the first SIGINT, SIGTERM or SIGHUP lets a run finish its step and checkpoint; a second ends it at once.
   grpo::install_stop_signals();
 
