@@ -14,6 +14,7 @@
 #include <fstream>
 #include <iterator>
 #include <system_error>
+#include <typeinfo>
 #include <utility>
 
 #include "grpo/error.h"
@@ -39,6 +40,13 @@ std::string position(const std::string& text, size_t byte) {
   return "line " + std::to_string(line) + ", column " + std::to_string(column);
 }
 
+std::string replace_all(std::string text, const std::string& from, const std::string& to) {
+  for (size_t at = text.find(from); at != std::string::npos; at = text.find(from, at + to.size())) {
+    text.replace(at, from.size(), to);
+  }
+  return text;
+}
+
 // nlohmann's message without its "[json.exception...] parse error at ...: " lead.
 std::string parse_reason(const std::string& what) {
   const size_t lead = what.find("parse error");
@@ -62,7 +70,7 @@ AtomicFile::AtomicFile(std::string path, std::string who)
     if (err == ENOENT && ::stat(dir.c_str(), &st) != 0) {
       throw Error(who_ + ": cannot write '" + path_ + "': the directory '" + dir + "' does not exist");
     }
-    throw Error(who_ + ": cannot write '" + path_ + "': cannot create '" + tmp_ + "': " + std::strerror(err));
+    throw Error(who_ + ": cannot write '" + path_ + "': cannot create a file in '" + dir + "': " + std::strerror(err));
   }
 }
 
@@ -85,7 +93,7 @@ void AtomicFile::write(const void* data, size_t bytes) {
     const ssize_t n = ::write(fd_, p, bytes);
     if (n < 0) {
       if (errno == EINTR) continue;
-      fail("writing '" + tmp_ + "' failed", errno);
+      fail("the write failed", errno);
     }
     p += n;
     bytes -= static_cast<size_t>(n);
@@ -94,11 +102,11 @@ void AtomicFile::write(const void* data, size_t bytes) {
 
 void AtomicFile::commit() {
   if (fd_ < 0) throw Error(who_ + ": cannot write '" + path_ + "': the file is already committed or failed");
-  if (::fsync(fd_) != 0) fail("fsync of '" + tmp_ + "' failed", errno);
+  if (::fsync(fd_) != 0) fail("flushing it to disk failed", errno);
   const int fd = fd_;
   fd_ = -1;
-  if (::close(fd) != 0) fail("closing '" + tmp_ + "' failed", errno);
-  if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("renaming '" + tmp_ + "' over it failed", errno);
+  if (::close(fd) != 0) fail("closing it failed", errno);
+  if (::rename(tmp_.c_str(), path_.c_str()) != 0) fail("renaming the finished file into place failed", errno);
   committed_ = true;
   // The rename is durable once the folder is synced; where that is not
   // possible the new file is still complete, so failures here are ignored.
@@ -138,6 +146,11 @@ void write_folder_atomic(const std::string& dir, const std::function<void(const 
       throw Error(dir + ": cannot move the new " + what + " into place (" + ec.message() + ")");
     }
     if (had_old) fs::remove_all(old, ec);
+  } catch (const Error& e) {
+    fs::remove_all(tmp, ec);
+    // NB: the reader wants the folder being written, not the temporary one it is filled in.
+    if (typeid(e) == typeid(Error)) throw Error(replace_all(e.what(), tmp.string(), dir));
+    throw;
   } catch (...) {
     fs::remove_all(tmp, ec);
     throw;

@@ -63,7 +63,8 @@ TEST_F(WriteFileAtomic, TargetThatIsADirectoryIsLeftAlone) {
   write_raw(target / "inside.txt", "keep me");
   const std::string message = error_of([&] { grpo::write_file_atomic(target.string(), "x"); });
   EXPECT_NE(message.find("cannot write '" + target.string() + "'"), std::string::npos) << message;
-  EXPECT_NE(message.find("renaming"), std::string::npos) << message;
+  EXPECT_NE(message.find("renaming the finished file into place failed"), std::string::npos) << message;
+  EXPECT_EQ(message.find(".tmp"), std::string::npos) << message;  // the temporary file is no business of the reader
   EXPECT_TRUE(fs::is_directory(target));
   EXPECT_EQ(read_text(target / "inside.txt"), "keep me");
   EXPECT_EQ(listing(), std::vector<std::string>{"target"});  // no temp file left
@@ -84,6 +85,7 @@ TEST_F(WriteFileAtomic, FailedWriteKeepsThePreviousFile) {
   std::signal(SIGXFSZ, old_handler);
   EXPECT_NE(message.find("cannot write '" + path + "'"), std::string::npos) << message;
   EXPECT_NE(message.find("File too large"), std::string::npos) << message;
+  EXPECT_EQ(message.find(".tmp"), std::string::npos) << message;
   EXPECT_EQ(read_text(path), "old");
   EXPECT_EQ(listing(), std::vector<std::string>{"out.txt"});
 }
@@ -149,6 +151,13 @@ TEST_F(WriteFolderAtomic, AFailingFillLeavesThePreviousFolder) {
   });
   EXPECT_HAS(message, "disk full");
   EXPECT_EQ(read_text(fs::path(dir) / "kept.txt"), "previous");
+  // An error from inside names the folder being written, not the temporary one.
+  const std::string inner = error_of([&] {
+    grpo::write_folder_atomic(
+        dir, [](const fs::path& tmp) { throw grpo::Error((tmp / "model.pt").string() + ": no space (" + tmp.string() + ")"); },
+        "checkpoint");
+  });
+  EXPECT_EQ(inner, dir + "/model.pt: no space (" + dir + ")");
   EXPECT_FALSE(fs::exists(fs::path(dir) / "half.txt"));
   EXPECT_EQ(listing(), (std::vector<std::string>{"out"}));  // no temporary folder left
 }
