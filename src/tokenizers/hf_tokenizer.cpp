@@ -283,11 +283,13 @@ void HFTokenizer::Impl::parse_post_processor(const json& p, const std::string& a
     const std::string& name = leading[0];
     auto sts = p.find("special_tokens");
     if (sts != p.end() && sts->is_object() && sts->contains(name)) {
-      const json& ids = (*sts)[name]["ids"];
-      if (!ids.is_array() || ids.size() != 1 || !ids[0].is_number_integer()) {
+      // NB: find, not operator[]: on a const object a missing key is undefined behaviour, not an exception.
+      const json& entry = (*sts)[name];
+      auto ids = entry.find("ids");
+      if (ids == entry.end() || !ids->is_array() || ids->size() != 1 || !(*ids)[0].is_number_integer()) {
         fail(at + ".special_tokens[" + show(name) + "].ids must be one id");
       }
-      template_bos = ids[0].get<int64_t>();
+      template_bos = (*ids)[0].get<int64_t>();
     } else if (auto id = lookup(name)) {
       template_bos = *id;
     } else {

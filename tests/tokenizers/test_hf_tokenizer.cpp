@@ -451,6 +451,25 @@ TEST(HFTokenizerErrors, AHugeVocabularyIdIsRefusedBeforeAllocating) {
   EXPECT_HAS(e, "model.vocab[\"far\"] must be an id in [0, 4194304), got 2147483647");
 }
 
+// Found by fuzz/fuzz_tokenizer_json: a TemplateProcessing special_tokens entry
+// without "ids" (or not an object) was read with nlohmann's const operator[],
+// an assertion, or undefined behaviour in a release build, not an error.
+TEST(HFTokenizerErrors, ATemplateSpecialTokenWithoutIdsIsAnError) {
+  const json single = {{{"SpecialToken", {{"id", "<|begin_of_text|>"}, {"type_id", 0}}}},
+                       {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}};
+  for (const json& entry : {json{{"id", "<|begin_of_text|>"}, {"id#s", {267}}}, json("<|begin_of_text|>"),
+                            json::array({267}), json{{"ids", {267, 268}}}}) {
+    const std::string e = error_of([&] {
+      patched("llama3_tiny",
+              {{"post_processor",
+                {{"type", "TemplateProcessing"}, {"single", single}, {"special_tokens", {{"<|begin_of_text|>", entry}}}}}},
+              "<|eot_id|>");
+    });
+    EXPECT_HAS(e, "llama3_tiny/tokenizer.json");
+    EXPECT_HAS(e, "post_processor.special_tokens[\"<|begin_of_text|>\"].ids must be one id");
+  }
+}
+
 TEST(HFTokenizerErrors, UnsupportedParts) {
   auto problem = [](const json& patch) { return error_of([&] { patched("gpt2_tiny", patch); }); };
   std::string e = problem({{"model", {{"type", "WordPiece"}}}});
