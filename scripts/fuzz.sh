@@ -6,7 +6,8 @@
 # left in <build>/fuzz/findings/ and the script fails.
 # Usage: scripts/fuzz.sh [SECONDS per target, default 600] [target ...]
 # (the targets are listed in fuzz/CMakeLists.txt; GRPO_SANITIZE_BUILD names
-# the build folder, default build-sanitize)
+# the build folder, default build-sanitize; GRPO_FUZZ_RUNS=N ends a target
+# after N executions, if that comes before SECONDS)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 seconds=${1:-600}
@@ -19,5 +20,6 @@ $(sed -n 's/^    \([a-z_ ]*\))$/\1/p' fuzz/CMakeLists.txt)"
 fi
 GRPO_SANITIZE_TARGETS="${targets[*]/#/fuzz_}" bash scripts/sanitize.sh --build-only "$build"
 printf '%s\n' "${targets[@]}" |
-  xargs -P 2 -I{} fuzz/run_target.sh "$build/fuzz/fuzz_{}" "fuzz/corpus/{}" "$build/fuzz" "$seconds" |
+  xargs -P 2 -I{} fuzz/run_target.sh "$build/fuzz/fuzz_{}" "fuzz/corpus/{}" "$build/fuzz" "$seconds" \
+    ${GRPO_FUZZ_RUNS:+-runs=$GRPO_FUZZ_RUNS} |
   grep -E ': ([0-9?]+ executions|FAILED)'
