@@ -4,7 +4,8 @@
 # UndefinedBehaviorSanitizer (any undefined behaviour fails), then runs the
 # tests and fuzzes each target for a while (fuzz/README.md).
 # Usage: scripts/sanitize.sh [--quick | --build-only] [build-dir]   (default: build-sanitize)
-#   (none)        every test that can run under the sanitizers (about an hour on 2 cores)
+#   (none)        every test that can run under the sanitizers, each in its own process
+#                 (about 20 minutes on 2 cores after the build)
 #   --quick       grpo_tests in one process, the command line's cases and the
 #                 fuzz targets (what the test command runs; about 10 minutes)
 #   --build-only  build, run nothing
