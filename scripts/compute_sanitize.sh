@@ -5,6 +5,7 @@
 # Needs a GPU and a build made with CUDA (GRPO_WITH_CUDA, the default where
 # the toolkit is found). Without a GPU it says so and does nothing.
 # Usage: scripts/compute_sanitize.sh [build-dir, default build] [tool ...]
+# GRPO_SANITIZE_FILTER picks the GoogleTest cases (default '*Cuda*').
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
@@ -29,6 +30,6 @@ status=0
 for tool in "${tools[@]}"; do
   echo "== compute-sanitizer --tool $tool"
   "$sanitizer" --tool "$tool" --error-exitcode 99 --print-limit 20 \
-    "$tests" --gtest_brief=1 --gtest_filter='*Cuda*' || { echo "compute_sanitize: $tool FAILED"; status=1; }
+    "$tests" --gtest_brief=1 --gtest_filter="${GRPO_SANITIZE_FILTER:-*Cuda*}" || { echo "compute_sanitize: $tool FAILED"; status=1; }
 done
 exit $status
