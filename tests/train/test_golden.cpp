@@ -3,9 +3,10 @@
 // feeds them (sampling, rewards, advantages, old and reference log-probs, the
 // loss and its normalizer, μ = 2 passes with clipping, two mini-batches of
 // micro-batches, AdamW), so a change that moves any of it fails here and has
-// to say why. Tolerance: 1e-9 relative (float64 model; the draws compare
+// to say why. Tolerance: 1e-8 relative for what is float64 throughout, 2e-7
+// for what passes through float32 log-probs (below); the draws compare
 // float32 probabilities, so the sampled tokens are the same wherever LibTorch
-// computes the same float32 softmax).
+// computes the same float32 softmax.
 #include <grpo/train/grpo_trainer.h>
 #include <gtest/gtest.h>
 #include <nlohmann/json.hpp>
@@ -52,9 +53,14 @@ const std::vector<Golden> kGolden = {
 // NB: 1e-8, not tighter: the order of float64 sums (the compiler's vectorization,
 // OpenMP's thread count) moves these by up to 5e-9 between builds (GCC with
 // OpenMP, clang without); any change to the math moves them by far more.
-void expect_close(double got, double want, const char* what, int step) {
-  EXPECT_NEAR(got, want, 1e-8 * std::max(1.0, std::abs(want))) << what << " at step " << step;
+void expect_close(double got, double want, const char* what, int step, double rtol = 1e-8) {
+  EXPECT_NEAR(got, want, rtol * std::max(1.0, std::abs(want))) << what << " at step " << step;
 }
+// The numbers that pass through float32 log-probs (loss, KL, grad norm,
+// entropy) also depend on the processor: MKL and ATen pick their kernels by
+// instruction set, and on an AVX-512 Xeon these came out up to 4.8e-8 off
+// (relative) with the same sampled tokens, rewards, clipping and lengths.
+constexpr double kFloat32PathTolerance = 2e-7;
 
 }  // namespace
 
@@ -75,12 +81,12 @@ TEST(Golden, ThreeStepsOfTheTinyRun) {
                      m["clip_ratio/region_mean"].get<double>(), m["entropy"].get<double>(),
                      m["completion_length"].get<double>()};
     const Golden& want = kGolden[static_cast<size_t>(step - 1)];
-    expect_close(got.loss, want.loss, "loss", step);
+    expect_close(got.loss, want.loss, "loss", step, kFloat32PathTolerance);
     expect_close(got.reward, want.reward, "reward", step);
-    expect_close(got.kl, want.kl, "kl", step);
-    expect_close(got.grad_norm, want.grad_norm, "grad_norm", step);
+    expect_close(got.kl, want.kl, "kl", step, kFloat32PathTolerance);
+    expect_close(got.grad_norm, want.grad_norm, "grad_norm", step, kFloat32PathTolerance);
     expect_close(got.clip_region, want.clip_region, "clip_ratio/region_mean", step);
-    expect_close(got.entropy, want.entropy, "entropy", step);
+    expect_close(got.entropy, want.entropy, "entropy", step, kFloat32PathTolerance);
     expect_close(got.completion_length, want.completion_length, "completion_length", step);
   }
 }
