@@ -15,11 +15,12 @@ namespace ops {
 namespace {
 constexpr const char* kOp = "group_advantages";
 
-// Raises naming the first non-finite reward, if any.
+// Raises naming the first non-finite reward, if any. NB: two ops and one read
+// on the good path; on a GPU each op is a launch and the read a sync, which
+// cost more than the advantages themselves (docs/BENCHMARKS.md, GPU).
 void check_finite_rewards(const at::Tensor& rewards) {
-  const at::Tensor bad = at::logical_not(at::isfinite(rewards));
-  if (!bad.any().item<bool>()) return;
-  const int64_t i = at::nonzero(bad)[0][0].item<int64_t>();
+  if (at::isfinite(rewards).all().item<bool>()) return;
+  const int64_t i = at::nonzero(at::logical_not(at::isfinite(rewards)))[0][0].item<int64_t>();
   TORCH_CHECK(false, kOp, ": rewards[", i, "] = ", rewards[i].item<double>(),
               "; every reward must be finite (a reward function returned NaN or Inf)");
 }
