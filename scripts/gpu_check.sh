@@ -2,16 +2,20 @@
 # Everything that needs a GPU, in one bounded run on a machine with one:
 # configure and build against that machine's CUDA-enabled LibTorch, the CUDA
 # test suites, the CUDA op and model benchmarks, compute-sanitizer over the
-# CUDA suites, then the rest of the test suite as time
-# allows. Every stage has a time limit, and the whole run ends by a deadline,
-# so the logs of what ran always come back. Logs go to $OUT (at most 8 files).
+# CUDA suites, data parallel on 2+ GPUs, then the rest of the test suite as
+# time allows. Every stage has a time limit, and the whole run ends by a
+# deadline, so the logs of what ran are always there: eight files in $OUT
+# (default /tmp/gpu_check).
 #
-# Usage, from the repository root of a copy on the GPU machine:
+# Usage, from the repository root on the machine with the GPU:
 #   bash scripts/gpu_check.sh [deadline-seconds, default 540]
-# Dependencies that machine lacks travel as Debian packages in .devdeps/debs
-# (made here by: bash ../shared/device/prepare.sh libgloo-dev pkgconf
-# pkgconf-bin libpkgconf3); they are unpacked into .devdeps/root. Without
-# .devdeps the system's packages are used.
+# Where that machine lacks the dependencies, put their Debian 12 packages in
+# .devdeps/debs (apt-get download: libeigen3-dev nlohmann-json3-dev
+# libspdlog-dev libspdlog1.10 libfmt-dev libfmt9 libgtest-dev libgmock-dev
+# googletest libcli11-dev libbenchmark-dev libbenchmark1debian libpcre2-dev
+# libpcre2-8-0 libsentencepiece-dev libsentencepiece0 libicu-dev libicu72
+# libgloo-dev pkgconf pkgconf-bin libpkgconf3); they are unpacked into
+# .devdeps/root and used from there.
 set -uo pipefail
 cd "$(dirname "$0")/.."
 deadline=$((SECONDS + ${1:-540}))
@@ -88,7 +92,8 @@ cat "$out/bench_model_cuda.txt"
 
 # compute-sanitizer: our kernels' suites under all four tools, then every
 # CUDA suite (LibTorch's kernels among them, in training) under memcheck.
-kernels='GrpoLossCuda*:GrpoLossCudaVsCpu*:GroupAdvantagesCuda*'
+# NB: the parameterized cases are named AllOptions/GrpoLossCudaVsCpu.*
+kernels='*GrpoLossCuda*:*GroupAdvantagesCuda*'
 for tool in memcheck racecheck initcheck synccheck; do
   stage "$tool, the kernels' suites" 60 sanitize.log env GRPO_SANITIZE_FILTER="$kernels" \
     bash scripts/compute_sanitize.sh "$build" "$tool"
@@ -96,6 +101,15 @@ done
 stage "memcheck, every CUDA suite" 150 sanitize.log env GRPO_SANITIZE_FILTER='*Cuda*' \
   bash scripts/compute_sanitize.sh "$build" memcheck
 grep -E "^== |ERROR SUMMARY|FAILED|PASSED|compute_sanitize" "$out/sanitize.log"
+
+# With 2 or more GPUs: 1 process against one per GPU (NCCL). The log joins
+# the model benchmarks' (8 files at most come back).
+gpus=$(nvidia-smi --list-gpus | wc -l)
+if [ "$gpus" -ge 2 ]; then
+  stage "build grpo" 120 build.log cmake --build "$build" -j"$jobs" --target grpo_cli
+  stage "data parallel, $gpus GPUs" 240 bench_model_cuda.txt \
+    bash bench/data_parallel.sh "$build" "$gpus" cuda configs/tinystories.json
+fi
 
 # The rest of the suite, in parallel shards, with whatever time is left.
 export GRPO_SHARDS=8 GRPO_TESTS=$tests

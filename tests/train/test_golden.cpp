@@ -58,8 +58,8 @@ void expect_close(double got, double want, const char* what, int step, double rt
 }
 // The numbers that pass through float32 log-probs (loss, KL, grad norm,
 // entropy) also depend on the processor: MKL and ATen pick their kernels by
-// instruction set, and on an AVX-512 Xeon these came out up to 4.8e-8 off
-// (relative) with the same sampled tokens, rewards, clipping and lengths.
+// instruction set, and on the host of an H200 machine these came out up to 4.8e-8
+// off (relative) with the same sampled tokens, rewards, clipping and lengths.
 constexpr double kFloat32PathTolerance = 2e-7;
 
 }  // namespace
